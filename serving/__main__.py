@@ -1,0 +1,66 @@
+"""`python -m serving` / `pg-model-server`: run the model server until interrupted."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Sequence
+
+from serving.flags import UsageError, parse_flags
+
+__all__ = ["main"]
+
+_VERSION = "pg-model-server 0.1.0 (TensorFlow Serving REST/gRPC API)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse flags, load models, serve. Returns 2 on a bad command line, 1 on start-up
+    failure and 0 after a clean shutdown (SIGINT or SIGTERM)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        options = parse_flags(argv)
+    except UsageError as e:
+        print(f"pg-model-server: error: {e}", file=sys.stderr)
+        return 2
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    if options is None:
+        print(_VERSION)
+        return 0
+
+    # Imported here so that flag errors and --help answer without loading TensorFlow.
+    from serving.errors import ServingError
+    from serving.server import ModelServer
+
+    try:
+        server = ModelServer(options)
+        server.start()
+    except (ServingError, ValueError, OSError, RuntimeError) as e:
+        print(f"Failed to start server. Error: {e}", file=sys.stderr)
+        return 1
+    print(
+        f"Running gRPC ModelServer at {options.bind_address}:{server.grpc_port} ...",
+        file=sys.stderr,
+    )
+    if server.rest_port is not None:
+        print(
+            f"Exporting HTTP/REST API at:{options.bind_address}:{server.rest_port} ...",
+            file=sys.stderr,
+        )
+    print(
+        "Note: model base paths are read once at start-up; new versions need a restart.",
+        file=sys.stderr,
+    )
+    sys.stderr.flush()
+
+    def shutdown(signum: int, frame: object) -> None:
+        server.stop()
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+    server.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,422 @@
+"""TF Serving's JSON tensor encoding (tensorflow_serving/util/json_tensor.cc), in Python.
+
+Request side: the JSON document of a `:predict` call becomes named numpy arrays whose dtypes
+come from the signature, with the real server's checks and messages (type, level, ragged).
+Response side: named arrays become the `predictions` (row) or `outputs` (columnar) document,
+with floats printed the way the real server prints them, so clients see the same text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from serving import _dtypes
+from serving.errors import InvalidArgumentError, UnimplementedError
+
+_MAX_DEBUG_CHARS = 256
+_INT_RANGES = {
+    _dtypes.DT_INT32: (-(2**31), 2**31 - 1),
+    _dtypes.DT_INT16: (-(2**31), 2**31 - 1),
+    _dtypes.DT_INT8: (-(2**31), 2**31 - 1),
+    _dtypes.DT_UINT8: (-(2**31), 2**31 - 1),
+    _dtypes.DT_INT64: (-(2**63), 2**63 - 1),
+    _dtypes.DT_UINT32: (0, 2**32 - 1),
+    _dtypes.DT_UINT64: (0, 2**64 - 1),
+}
+
+
+class RequestFormat(enum.Enum):
+    ROW = "instances"
+    COLUMNAR = "inputs"
+
+
+def _debug_string(value: object) -> str:
+    # Error messages quote the offending value, truncated like the real server's.
+    text = json.dumps(value, separators=(",", ":"), allow_nan=True, default=str)
+    return text[:_MAX_DEBUG_CHARS]
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "Null"
+    if value is True:
+        return "True"
+    if value is False:
+        return "False"
+    if isinstance(value, dict):
+        return "Object"
+    if isinstance(value, list):
+        return "Array"
+    if isinstance(value, str):
+        return "String"
+    return "Number"
+
+
+def _type_error(value: object, dtype: int) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"JSON Value: {_debug_string(value)} Type: {_json_type(value)} is not of expected "
+        f"type: {_dtypes.dtype_string(dtype)}"
+    )
+
+
+def parse_document(body: bytes) -> dict:
+    """Parse a request body into its top-level JSON object (NaN/Infinity tokens allowed)."""
+    if not body:
+        raise InvalidArgumentError("JSON Parse error: The document is empty")
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError as e:
+        raise InvalidArgumentError(f"JSON Parse error: {e.msg} at offset: {e.pos}") from None
+    except UnicodeDecodeError as e:
+        raise InvalidArgumentError(f"JSON Parse error: Invalid encoding in string. {e}") from None
+    if not isinstance(doc, dict):
+        raise InvalidArgumentError(f"JSON Value: {_debug_string(doc)} Is not object")
+    return doc
+
+
+def signature_name_of(doc: dict) -> str:
+    """The request's `signature_name`, or "" when absent (the caller applies the default)."""
+    if "signature_name" not in doc:
+        return ""
+    name = doc["signature_name"]
+    if not isinstance(name, str):
+        raise InvalidArgumentError(
+            f"JSON Value: {_debug_string(doc)} not formatted correctly. 'signature_name' key "
+            "must be a string value."
+        )
+    return name
+
+
+def _is_b64_object(value: object) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def _decode_b64(value: object) -> bytes:
+    if not _is_b64_object(value):
+        raise InvalidArgumentError(
+            f"JSON Value: {_debug_string(value)} not formatted correctly for base64 data"
+        )
+    try:
+        return base64.b64decode(value["b64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidArgumentError("Unable to base64 decode") from None
+
+
+def _leaf(value: object, dtype: int) -> object:
+    if isinstance(value, dict):
+        if dtype == _dtypes.DT_STRING:
+            return _decode_b64(value)
+        raise _type_error(value, dtype)
+    if dtype in (_dtypes.DT_FLOAT, _dtypes.DT_DOUBLE):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _type_error(value, dtype)
+        return value
+    if dtype in _INT_RANGES:
+        low, high = _INT_RANGES[dtype]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _type_error(value, dtype)
+        return value
+    if dtype == _dtypes.DT_BOOL:
+        if not isinstance(value, bool):
+            raise _type_error(value, dtype)
+        return value
+    if dtype == _dtypes.DT_STRING:
+        if not isinstance(value, str):
+            raise _type_error(value, dtype)
+        return value.encode("utf-8")
+    raise UnimplementedError(
+        f"Conversion of JSON Value: {_debug_string(value)} to type: {_dtypes.dtype_string(dtype)}"
+    )
+
+
+def _dense_shape(value: object) -> tuple[int, ...]:
+    # Like the real server, the shape is read off the first element at each level; every
+    # other list is then checked against it, which is what makes ragged input an error.
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return tuple(shape)
+
+
+def _fill(value: object, level: int, shape: tuple[int, ...], dtype: int, out: list) -> None:
+    rank = len(shape)
+    if not isinstance(value, list):
+        if level != rank:
+            raise InvalidArgumentError(
+                f"JSON Value: {_debug_string(value)} found at incorrect level: {level + 1} in "
+                f"the JSON DOM. Expected at level: {rank}"
+            )
+        out.append(_leaf(value, dtype))
+        return
+    if level >= rank:
+        raise InvalidArgumentError(
+            f"Encountered list at unexpected level: {level} expected < {rank}"
+        )
+    if len(value) != shape[level]:
+        raise InvalidArgumentError(
+            f"Encountered list at unexpected size: {len(value)} at level: {level} expected "
+            f"size: {shape[level]}"
+        )
+    for item in value:
+        _fill(item, level + 1, shape, dtype, out)
+
+
+def _to_array(value: object, dtype: int) -> np.ndarray:
+    shape = _dense_shape(value)
+    flat: list = []
+    _fill(value, 0, shape, dtype, flat)
+    if dtype == _dtypes.DT_STRING:
+        array = np.empty(len(flat), dtype=object)
+        array[:] = flat
+        return array.reshape(shape)
+    np_dtype = _dtypes.numpy_dtype(dtype)
+    if np_dtype.kind in "iu":
+        # The real server stores small ints in an int32 field and then narrows, wrapping
+        # out-of-range values; casting through int64 reproduces that.
+        return (
+            np.array(flat, dtype=np.int64 if dtype != _dtypes.DT_UINT64 else np.uint64)
+            .astype(np_dtype)
+            .reshape(shape)
+        )
+    return np.array(flat, dtype=np_dtype).reshape(shape)
+
+
+def _shape_string(shape: tuple[int, ...]) -> str:
+    return "[" + ",".join(str(s) for s in shape) + "]"
+
+
+def _status_string(error: InvalidArgumentError) -> str:
+    return f"{error.code}: {error.message}"
+
+
+def _tensors_from_instances(instances: list, input_dtypes: Mapping[str, int]) -> dict:
+    first = instances[0]
+    if not isinstance(first, dict) and len(input_dtypes) > 1:
+        raise InvalidArgumentError(
+            "instances is a plain list, but expecting list of objects as multiple input "
+            "tensors required as per tensorinfo_map"
+        )
+
+    def is_named_object(v: object) -> bool:
+        return isinstance(v, dict) and not _is_b64_object(v)
+
+    objects = is_named_object(first)
+    input_names = sorted(input_dtypes)
+    rows: dict[str, list[np.ndarray]] = {}
+
+    def add(name: str, value: object) -> None:
+        if name not in input_dtypes:
+            raise InvalidArgumentError(f"JSON object: does not have named input: {name}")
+        array = _to_array(value, input_dtypes[name])
+        previous = rows.setdefault(name, [])
+        if previous:
+            if previous[0].size != array.size:
+                raise InvalidArgumentError(
+                    f"Expecting tensor size: {previous[0].size} but got: {array.size}"
+                )
+            if previous[0].shape != array.shape:
+                raise InvalidArgumentError(
+                    f"Expecting shape {_shape_string(previous[0].shape)} but got: "
+                    f"{_shape_string(array.shape)}"
+                )
+        previous.append(array)
+
+    for index, element in enumerate(instances):
+        if objects:
+            if not is_named_object(element):
+                raise InvalidArgumentError(
+                    f"Expecting object but got list at item {index} of input list"
+                )
+            for name, value in element.items():
+                try:
+                    add(name, value)
+                except InvalidArgumentError as e:
+                    raise InvalidArgumentError(
+                        f"Failed to process element: {index} key: {name} of 'instances' list. "
+                        f"Error: {_status_string(e)}"
+                    ) from None
+            if sorted(element) != input_names:
+                raise InvalidArgumentError(
+                    f"Failed to process element: {index} of 'instances' list. JSON object: "
+                    f"{_debug_string(element)} keys must be equal to: {','.join(input_names)}"
+                )
+        else:
+            if is_named_object(element):
+                raise InvalidArgumentError(
+                    f"Expecting value/list but got object at item {index} of input list"
+                )
+            try:
+                add(input_names[0], element)
+            except InvalidArgumentError as e:
+                raise InvalidArgumentError(
+                    f"Failed to process element: {index} of 'instances' list. "
+                    f"Error: {_status_string(e)}"
+                ) from None
+    return {name: np.stack(arrays) for name, arrays in rows.items()}
+
+
+def _tensors_from_inputs(value: object, input_dtypes: Mapping[str, int]) -> dict:
+    if not isinstance(value, dict) or _is_b64_object(value):
+        if len(input_dtypes) > 1:
+            raise InvalidArgumentError(
+                "inputs is a plain value/list, but expecting an object as multiple input "
+                "tensors required as per tensorinfo_map"
+            )
+        (name,) = input_dtypes
+        return {name: _to_array(value, input_dtypes[name])}
+    tensors = {}
+    for name in sorted(input_dtypes):
+        if name not in value:
+            raise InvalidArgumentError(f"Missing named input: {name} in 'inputs' object.")
+        tensors[name] = _to_array(value[name], input_dtypes[name])
+    return tensors
+
+
+def tensors_from_document(
+    doc: dict, input_dtypes: Mapping[str, int], signature_name: str
+) -> tuple[dict[str, np.ndarray], RequestFormat]:
+    """Named input arrays of the request, typed by the signature's `input_dtypes`."""
+    if not input_dtypes:
+        raise InvalidArgumentError(
+            f"Failed to get input map for signature: {signature_name or 'DEFAULT'}"
+        )
+    has_instances, has_inputs = "instances" in doc, "inputs" in doc
+    if has_instances and has_inputs:
+        raise InvalidArgumentError(
+            f"JSON Value: {_debug_string(doc)} Not formatted correctly expecting only one of "
+            "'inputs' or 'instances' keys to exist "
+        )
+    if has_instances:
+        instances = doc["instances"]
+        if not isinstance(instances, list):
+            raise InvalidArgumentError(
+                f"JSON Value: {_debug_string(doc)} Expecting 'instances' to be an list/array"
+            )
+        if not instances:
+            raise InvalidArgumentError(
+                f"JSON Value: {_debug_string(doc)} No values in 'instances' array"
+            )
+        return _tensors_from_instances(instances, input_dtypes), RequestFormat.ROW
+    if has_inputs:
+        return _tensors_from_inputs(doc["inputs"], input_dtypes), RequestFormat.COLUMNAR
+    raise InvalidArgumentError("Missing 'inputs' or 'instances' key")
+
+
+# ---- response side -------------------------------------------------------------------------
+
+
+def _format_floats(flat: np.ndarray, precise_digits: int) -> list[str]:
+    # Six significant digits when they round-trip to the same value, else full precision;
+    # whole numbers get ".0" so a list never mixes integer and decimal tokens.
+    values = flat.tolist()
+    out = []
+    for value, original in zip(values, flat, strict=True):
+        if math.isnan(value):
+            out.append("NaN")
+            continue
+        if math.isinf(value):
+            out.append("-Infinity" if value < 0 else "Infinity")
+            continue
+        text = f"{value:g}"
+        if flat.dtype.type(text) != original:
+            text = f"{value:.{precise_digits}g}"
+        if "." not in text and "e" not in text:
+            text += ".0"
+        out.append(text)
+    return out
+
+
+def _format_flat(array: np.ndarray, as_b64: bool) -> list[str]:
+    flat = array.reshape(-1)
+    kind = array.dtype.kind
+    if array.dtype == np.float32:
+        return _format_floats(flat, 9)
+    if array.dtype == np.float64:
+        return _format_floats(flat, 17)
+    if kind == "b":
+        return ["true" if v else "false" for v in flat.tolist()]
+    if kind in "iu":
+        return [str(v) for v in flat.tolist()]
+    if kind in "OSU":
+        out = []
+        for v in flat.tolist():
+            data = v if isinstance(v, bytes) else str(v).encode("utf-8")
+            if as_b64:
+                out.append('{"b64": ' + json.dumps(base64.b64encode(data).decode("ascii")) + "}")
+            else:
+                out.append(json.dumps(data.decode("utf-8", errors="replace")))
+        return out
+    raise InvalidArgumentError(f"Failed to write JSON value for tensor type: {array.dtype}")
+
+
+def _nest(values: list[str], shape: tuple[int, ...]) -> str:
+    if not shape:
+        return values[0]
+    if len(shape) == 1:
+        return "[" + ", ".join(values) + "]"
+    step = len(values) // shape[0] if shape[0] else 0
+    return (
+        "["
+        + ", ".join(_nest(values[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0]))
+        + "]"
+    )
+
+
+def _is_bytes_output(name: str, array: np.ndarray) -> bool:
+    # The real server's convention: string outputs whose alias ends in "_bytes" are binary.
+    return array.dtype.kind in "OS" and name.endswith("_bytes")
+
+
+def document_from_tensors(outputs: Mapping[str, np.ndarray], fmt: RequestFormat) -> bytes:
+    """The response body for `outputs`, in the format the request used."""
+    if not outputs:
+        raise InvalidArgumentError("Cannot convert empty tensor map to JSON")
+    names = sorted(outputs)
+    formatted = {n: _format_flat(outputs[n], _is_bytes_output(n, outputs[n])) for n in names}
+    if fmt is RequestFormat.COLUMNAR:
+        if len(names) == 1:
+            body = _nest(formatted[names[0]], outputs[names[0]].shape)
+        else:
+            body = (
+                "{"
+                + ", ".join(
+                    f"{json.dumps(n)}: {_nest(formatted[n], outputs[n].shape)}" for n in names
+                )
+                + "}"
+            )
+        return ('{"outputs": ' + body + "}").encode("utf-8")
+
+    batch = -1
+    for name in names:
+        shape = outputs[name].shape
+        if not shape:
+            raise InvalidArgumentError(f"Tensor name: {name} has no shape information ")
+        if batch >= 0 and shape[0] != batch:
+            raise InvalidArgumentError(
+                f"Tensor name: {name} has inconsistent batch size: {shape[0]} expecting: {batch}"
+            )
+        batch = shape[0]
+    rows = []
+    for item in range(batch):
+        parts = []
+        for name in names:
+            shape = outputs[name].shape
+            per_row = len(formatted[name]) // batch
+            text = _nest(formatted[name][item * per_row : (item + 1) * per_row], shape[1:])
+            parts.append(f"{json.dumps(name)}: {text}" if len(names) > 1 else text)
+        rows.append("{" + ", ".join(parts) + "}" if len(names) > 1 else parts[0])
+    return ('{"predictions": [' + ", ".join(rows) + "]}").encode("utf-8")
+
+
+def error_document(message: str) -> bytes:
+    return json.dumps({"error": message}).encode("utf-8")

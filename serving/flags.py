@@ -1,0 +1,262 @@
+"""Command-line flags, named and defaulted as `tensorflow_model_server`'s (model_servers/main.cc).
+
+Flags the real server has and this one honours map onto `ServerOptions`. Flags the real server
+has and this one does not implement are accepted only at their default value; any other value
+is a usage error that says so, rather than being silently ignored. Unknown flags are usage
+errors too. Both `--flag=value` and `--flag value` are accepted; booleans also as bare `--flag`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Sequence
+
+__all__ = ["ServerOptions", "UsageError", "parse_flags"]
+
+
+class UsageError(ValueError):
+    """A command line the server cannot run with; `main` exits with status 2."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    """Everything the server needs from its command line."""
+
+    port: int = 8500
+    rest_api_port: int = 8501
+    bind_address: str = "127.0.0.1"
+    rest_api_num_threads: int = 4 * (os.cpu_count() or 1)
+    rest_api_timeout_in_ms: int = 30000
+    rest_api_enable_cors_support: bool = False
+    grpc_max_threads: int = 4 * (os.cpu_count() or 1)
+    model_name: str = "default"
+    model_base_path: str = ""
+    model_config_file: str = ""
+    saved_model_tags: tuple[str, ...] = ("serve",)
+    allow_version_labels_for_unavailable_models: bool = False
+    enable_signature_method_name_check: bool = False
+    enable_serialization_as_tensor_content: bool = False
+    tensorflow_intra_op_parallelism: int = 0
+    tensorflow_inter_op_parallelism: int = 0
+    tensorflow_session_parallelism: int = 0
+    verbose: bool = False
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, received {text!r}")
+
+
+# Flags of the real server that this one does not implement: (name, type, default, why).
+# Only the default value is accepted.
+_UNSUPPORTED = (
+    ("grpc_socket_path", str, "", "gRPC over a UNIX socket is not implemented"),
+    ("enable_batching", _bool, False, "request batching is not implemented yet"),
+    ("batching_parameters_file", str, "", "request batching is not implemented yet"),
+    ("enable_per_model_batching_parameters", _bool, False, "batching is not implemented yet"),
+    ("model_config_file_poll_wait_seconds", int, 0, "config file polling is not implemented"),
+    ("ssl_config_file", str, "", "TLS is not implemented"),
+    ("use_alts_credentials", _bool, False, "ALTS credentials are not implemented"),
+    ("platform_config_file", str, "", "platform configs are not implemented"),
+    ("monitoring_config_file", str, "", "monitoring (Prometheus) is not implemented yet"),
+    ("tensorflow_session_config_file", str, "", "TF1 session configs do not apply to TF2 loading"),
+    ("thread_pool_factory_config_file", str, "", "custom thread pools are not implemented"),
+    ("grpc_channel_arguments", str, "", "custom gRPC channel arguments are not implemented"),
+    ("prefer_tflite_model", _bool, False, "TFLite models are not supported"),
+    ("mixed_precision", str, "", "mixed precision serving is not implemented"),
+    (
+        "enable_grpc_healthcheck_service",
+        _bool,
+        False,
+        "the gRPC health service is not implemented yet",
+    ),
+)
+
+# Flags of the real server that tune machinery this one does not have; accepted and ignored,
+# because every value is as good as any other here.
+_IGNORED = (
+    ("num_load_threads", int, 0),
+    ("num_unload_threads", int, 0),
+    ("max_num_load_retries", int, 5),
+    ("load_retry_interval_micros", int, 60_000_000),
+    ("file_system_poll_wait_seconds", int, 1),
+    ("flush_filesystem_caches", _bool, True),
+    ("per_process_gpu_memory_fraction", float, 0.0),
+    ("enable_model_warmup", _bool, True),
+    ("num_request_iterations_for_warmup", int, 0),
+    ("remove_unused_fields_from_bundle_metagraph", _bool, True),
+    ("num_tflite_pools", int, 0),
+    ("num_tflite_interpreters_per_pool", int, 1),
+    ("xla_cpu_compilation_enabled", _bool, False),
+    ("xla_gpu_compilation_enabled", _bool, False),
+    ("enable_profiler", _bool, True),
+    ("skip_initialize_tpu", _bool, False),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _add(
+    parser: argparse.ArgumentParser, name: str, kind: type, default: object, help: str
+) -> None:  # noqa: A002
+    if kind is _bool:
+        parser.add_argument(
+            f"--{name}", type=_bool, nargs="?", const=True, default=default, help=help
+        )
+    else:
+        parser.add_argument(f"--{name}", type=kind, default=default, help=help)
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = ServerOptions()
+    parser = _Parser(
+        prog="pg-model-server",
+        description="A TF Serving compatible model server (REST and gRPC) for TF2 SavedModels.",
+        allow_abbrev=False,
+    )
+    _add(parser, "port", int, defaults.port, "gRPC port (default 8500).")
+    _add(
+        parser,
+        "rest_api_port",
+        int,
+        defaults.rest_api_port,
+        "REST port (default 8501, as the tensorflow/serving image sets it); 0 disables REST.",
+    )
+    _add(
+        parser,
+        "bind_address",
+        str,
+        defaults.bind_address,
+        "Address both APIs listen on. Not a flag of tensorflow_model_server, which listens on "
+        "all interfaces; this server listens on loopback unless told, e.g. 0.0.0.0.",
+    )
+    _add(
+        parser,
+        "rest_api_num_threads",
+        int,
+        defaults.rest_api_num_threads,
+        "REST requests processed at once.",
+    )
+    _add(
+        parser,
+        "rest_api_timeout_in_ms",
+        int,
+        defaults.rest_api_timeout_in_ms,
+        "Timeout of a REST predict call; 0 or less: none.",
+    )
+    _add(parser, "rest_api_enable_cors_support", _bool, False, "Add CORS headers to REST answers.")
+    _add(parser, "grpc_max_threads", int, defaults.grpc_max_threads, "gRPC worker threads.")
+    _add(parser, "model_name", str, defaults.model_name, "Name of the model of --model_base_path.")
+    _add(parser, "model_base_path", str, "", "Directory whose int64-named children are versions.")
+    _add(
+        parser,
+        "model_config_file",
+        str,
+        "",
+        "Text-format ModelServerConfig; wins over --model_name/--model_base_path.",
+    )
+    _add(parser, "saved_model_tags", str, "serve", "Comma-separated MetaGraphDef tags to load.")
+    _add(
+        parser,
+        "allow_version_labels_for_unavailable_models",
+        _bool,
+        False,
+        "Allow labels that point at versions which are not loaded.",
+    )
+    _add(
+        parser,
+        "enable_signature_method_name_check",
+        _bool,
+        False,
+        "Refuse to predict with signatures whose method_name is not predict/classify/regress.",
+    )
+    _add(
+        parser,
+        "enable_serialization_as_tensor_content",
+        _bool,
+        False,
+        "gRPC outputs in tensor_content instead of the typed *_val fields.",
+    )
+    _add(parser, "tensorflow_intra_op_parallelism", int, 0, "TF intra-op threads (0: TF's choice).")
+    _add(parser, "tensorflow_inter_op_parallelism", int, 0, "TF inter-op threads (0: TF's choice).")
+    _add(parser, "tensorflow_session_parallelism", int, 0, "Both TF thread pools' size.")
+    _add(parser, "version", _bool, False, "Print the version and exit.")
+    _add(parser, "verbose", _bool, False, "Log every REST request (not a real server flag).")
+    unsupported = parser.add_argument_group("flags of tensorflow_model_server not implemented here")
+    for name, kind, default, why in _UNSUPPORTED:
+        _add(unsupported, name, kind, default, f"Not supported: {why}.")
+    ignored = parser.add_argument_group("flags of tensorflow_model_server accepted and ignored")
+    for name, kind, default in _IGNORED:
+        _add(ignored, name, kind, default, "Accepted for compatibility; has no effect here.")
+    return parser
+
+
+def parse_flags(argv: Sequence[str]) -> ServerOptions | None:
+    """Parse a command line; None means `--version` was asked for. Raises UsageError."""
+    parser = _parser()
+    args, unknown = parser.parse_known_args(list(argv))
+    if unknown:
+        raise UsageError(
+            f"unknown flag: {unknown[0]} (run with --help for the flags this server accepts)"
+        )
+    if args.version:
+        return None
+    for name, _, default, why in _UNSUPPORTED:
+        value = getattr(args, name)
+        if value != default:
+            raise UsageError(f"--{name}={value} is not supported by this model server: {why}.")
+    if not args.model_config_file and not args.model_base_path:
+        raise UsageError(
+            "Both --model_base_path and --model_config_file are empty; give one of them."
+        )
+    if args.port <= 0:
+        raise UsageError(
+            f"Expected --port > 0 (gRPC over a UNIX socket is not implemented). "
+            f"Received: --port={args.port}"
+        )
+    if args.rest_api_port < 0 or args.rest_api_port == args.port:
+        raise UsageError(
+            f"Expected --rest_api_port >= 0 and different from --port. "
+            f"Received: --rest_api_port={args.rest_api_port}, --port={args.port}"
+        )
+    for name in ("rest_api_num_threads", "grpc_max_threads"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"Expected --{name} >= 1. Received: --{name}={getattr(args, name)}")
+    if args.tensorflow_session_parallelism > 0 and (
+        args.tensorflow_intra_op_parallelism > 0 or args.tensorflow_inter_op_parallelism > 0
+    ):
+        raise UsageError(
+            "Either configure --tensorflow_session_parallelism or "
+            "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) "
+            "separately. You cannot configure all."
+        )
+    tags = tuple(t.strip() for t in args.saved_model_tags.split(",") if t.strip())
+    return ServerOptions(
+        port=args.port,
+        rest_api_port=args.rest_api_port,
+        bind_address=args.bind_address,
+        rest_api_num_threads=args.rest_api_num_threads,
+        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        rest_api_enable_cors_support=args.rest_api_enable_cors_support,
+        grpc_max_threads=args.grpc_max_threads,
+        model_name=args.model_name,
+        model_base_path=args.model_base_path,
+        model_config_file=args.model_config_file,
+        saved_model_tags=tags or ("serve",),
+        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        enable_signature_method_name_check=args.enable_signature_method_name_check,
+        enable_serialization_as_tensor_content=args.enable_serialization_as_tensor_content,
+        tensorflow_intra_op_parallelism=args.tensorflow_intra_op_parallelism,
+        tensorflow_inter_op_parallelism=args.tensorflow_inter_op_parallelism,
+        tensorflow_session_parallelism=args.tensorflow_session_parallelism,
+        verbose=args.verbose,
+    )

@@ -1,0 +1,217 @@
+"""The gRPC front end: `tensorflow.serving.PredictionService` and `ModelService`.
+
+Behaviour and messages follow tensorflow_serving/model_servers/prediction_service_impl.cc,
+model_service_impl.cc and servables/tensorflow/predict_util.cc. Requests run on the gRPC
+thread pool (`--grpc_max_threads`) with no lock around inference.
+"""
+
+# Method names are fixed by the service definitions.
+# ruff: noqa: N802
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent import futures
+from typing import TypeVar
+
+import grpc
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from serving import _dtypes, _responses, _tensor_proto
+from serving._deadline import call_with_deadline
+from serving.errors import InternalError, InvalidArgumentError, ServingError, UnimplementedError
+from serving.manager import ServableManager
+from serving.servable import DEFAULT_SIGNATURE, Servable
+
+__all__ = ["GrpcServer", "ModelServicer", "PredictionServicer"]
+
+T = TypeVar("T")
+
+
+def _answer(context: grpc.ServicerContext, compute: Callable[[], T]) -> T:
+    """Run `compute`; turn any failure into the matching gRPC status instead of a crash."""
+    try:
+        return compute()
+    except ServingError as e:
+        error = e
+    except Exception as e:  # noqa: BLE001 - a bad request must never take the server down
+        error = InternalError(f"{type(e).__name__}: {e}")
+    context.abort(grpc.StatusCode[error.code], error.message)
+    raise AssertionError("unreachable: context.abort raises")
+
+
+def _version_and_label(spec: model_pb2.ModelSpec) -> tuple[int | None, str | None]:
+    choice = spec.WhichOneof("version_choice")
+    if choice == "version":
+        return spec.version.value, None
+    if choice == "version_label":
+        return None, spec.version_label
+    return None, None
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(
+        self,
+        manager: ServableManager,
+        tensor_content_outputs: bool = False,
+        check_method_name: bool = False,
+    ) -> None:
+        self._manager = manager
+        self._tensor_content_outputs = tensor_content_outputs
+        self._check_method_name = check_method_name
+
+    def Predict(
+        self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> predict_pb2.PredictResponse:
+        return _answer(context, lambda: self._predict(request, context.time_remaining()))
+
+    def _predict(
+        self, request: predict_pb2.PredictRequest, timeout_s: float | None
+    ) -> predict_pb2.PredictResponse:
+        spec = request.model_spec
+        servable = self._manager.get(spec.name, *_version_and_label(spec))
+        signature_name = spec.signature_name or DEFAULT_SIGNATURE
+        signature = servable.signature_def(signature_name)
+        Servable.check_input_names(signature, request.inputs)
+        inputs = {}
+        for index, alias in enumerate(sorted(request.inputs)):
+            proto = request.inputs[alias]
+            expected = signature.inputs[alias].dtype
+            if proto.dtype != expected:
+                raise InvalidArgumentError(
+                    f"Expects arg[{index}] to be {_dtypes.dtype_string(expected)} but "
+                    f"{_dtypes.dtype_string(proto.dtype)} is provided"
+                )
+            try:
+                inputs[alias] = _tensor_proto.from_tensor_proto(proto)
+            except InvalidArgumentError as e:
+                raise InvalidArgumentError(f"tensor parsing error: {alias}: {e.message}") from None
+        outputs = call_with_deadline(
+            lambda: servable.run(
+                signature_name,
+                inputs,
+                output_filter=list(request.output_filter),
+                check_method_name=self._check_method_name,
+            ),
+            timeout_s,
+        )
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = servable.name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = signature_name
+        for alias, array in outputs.items():
+            response.outputs[alias].CopyFrom(
+                _tensor_proto.to_tensor_proto(
+                    array,
+                    dtype=signature.outputs[alias].dtype,
+                    as_tensor_content=self._tensor_content_outputs,
+                )
+            )
+        return response
+
+    def GetModelMetadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        def compute() -> get_model_metadata_pb2.GetModelMetadataResponse:
+            if not request.HasField("model_spec"):
+                raise InvalidArgumentError("Missing ModelSpec")
+            return _responses.model_metadata(
+                self._manager,
+                request.model_spec.name,
+                *_version_and_label(request.model_spec),
+                list(request.metadata_field),
+            )
+
+        return _answer(context, compute)
+
+    def _unimplemented(self, api: str, context: grpc.ServicerContext) -> None:
+        def compute() -> None:
+            raise UnimplementedError(f"{api} is not implemented by this model server; use Predict.")
+
+        return _answer(context, compute)
+
+    def Classify(self, request: object, context: grpc.ServicerContext) -> None:
+        return self._unimplemented("Classify", context)
+
+    def Regress(self, request: object, context: grpc.ServicerContext) -> None:
+        return self._unimplemented("Regress", context)
+
+    def MultiInference(self, request: object, context: grpc.ServicerContext) -> None:
+        return self._unimplemented("MultiInference", context)
+
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, manager: ServableManager) -> None:
+        self._manager = manager
+
+    def GetModelStatus(
+        self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.ServicerContext
+    ) -> get_model_status_pb2.GetModelStatusResponse:
+        def compute() -> get_model_status_pb2.GetModelStatusResponse:
+            if not request.HasField("model_spec"):
+                raise InvalidArgumentError("Missing ModelSpec")
+            version, _ = _version_and_label(request.model_spec)
+            # As in the real server, a version label does not narrow the status.
+            return _responses.model_status(self._manager, request.model_spec.name, version)
+
+        return _answer(context, compute)
+
+    def HandleReloadConfigRequest(self, request: object, context: grpc.ServicerContext) -> None:
+        def compute() -> None:
+            raise UnimplementedError(
+                "HandleReloadConfigRequest is not implemented by this model server yet; "
+                "restart it with the new --model_config_file."
+            )
+
+        return _answer(context, compute)
+
+
+class GrpcServer:
+    """Both services on `host:port` (port 0 picks a free one; see `.port`)."""
+
+    def __init__(
+        self,
+        manager: ServableManager,
+        host: str = "127.0.0.1",
+        port: int = 8500,
+        max_threads: int = 16,
+        tensor_content_outputs: bool = False,
+        check_method_name: bool = False,
+    ) -> None:
+        if max_threads < 1:
+            raise ValueError(f"Expected `max_threads` >= 1. Received: max_threads={max_threads}")
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="serving-grpc"),
+            # The real server lifts gRPC's 4 MiB default: tensors are routinely larger.
+            options=[
+                ("grpc.max_receive_message_length", -1),
+                ("grpc.max_send_message_length", -1),
+            ],
+        )
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(manager, tensor_content_outputs, check_method_name), self._server
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelServicer(manager), self._server
+        )
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._port = self._server.add_insecure_port(address)
+        if self._port == 0:
+            raise OSError(f"Cannot bind the gRPC server to {address}")
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, grace: float | None = None) -> None:
+        self._server.stop(grace).wait()

@@ -1,0 +1,106 @@
+"""`ModelServer`: the servable manager plus the gRPC and REST front ends, started together."""
+
+from __future__ import annotations
+
+import threading
+
+import tensorflow as tf
+
+from serving import model_config
+from serving.flags import ServerOptions
+from serving.grpc_service import GrpcServer
+from serving.manager import ServableManager
+from serving.rest import RestServer
+
+__all__ = ["ModelServer"]
+
+
+def _configure_tensorflow_threads(options: ServerOptions) -> None:
+    intra = options.tensorflow_intra_op_parallelism or options.tensorflow_session_parallelism
+    inter = options.tensorflow_inter_op_parallelism or options.tensorflow_session_parallelism
+    # Only possible before TensorFlow's runtime starts; a server embedded in a process that
+    # already ran TF keeps that process's settings.
+    try:
+        if intra > 0:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+        if inter > 0:
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError:
+        pass
+
+
+class ModelServer:
+    """Load the configured models, then serve them over gRPC and (unless port 0) REST.
+
+    Ports given as 0 in `options` are chosen by the OS; read them from `grpc_port` and
+    `rest_port` after `start()`.
+    """
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        if options.model_config_file:
+            config = model_config.read_model_server_config(options.model_config_file)
+        else:
+            config = model_config.single_model_config(options.model_name, options.model_base_path)
+        self.manager = ServableManager(
+            config,
+            saved_model_tags=options.saved_model_tags,
+            allow_version_labels_for_unavailable_models=(
+                options.allow_version_labels_for_unavailable_models
+            ),
+        )
+        self._grpc: GrpcServer | None = None
+        self._rest: RestServer | None = None
+        self._stopped = threading.Event()
+
+    def start(self) -> None:
+        """Load every model (raising ServingError if one fails), then open both ports."""
+        _configure_tensorflow_threads(self.options)
+        self.manager.load()
+        check = self.options.enable_signature_method_name_check
+        self._grpc = GrpcServer(
+            self.manager,
+            host=self.options.bind_address,
+            port=self.options.port,
+            max_threads=self.options.grpc_max_threads,
+            tensor_content_outputs=self.options.enable_serialization_as_tensor_content,
+            check_method_name=check,
+        )
+        if self.options.rest_api_port:
+            self._rest = RestServer(
+                self.manager,
+                host=self.options.bind_address,
+                port=self.options.rest_api_port,
+                num_threads=self.options.rest_api_num_threads,
+                timeout_in_ms=self.options.rest_api_timeout_in_ms,
+                enable_cors=self.options.rest_api_enable_cors_support,
+                check_method_name=check,
+                verbose=self.options.verbose,
+            )
+        self._grpc.start()
+        if self._rest is not None:
+            self._rest.start()
+
+    @property
+    def grpc_port(self) -> int:
+        if self._grpc is None:
+            raise RuntimeError("Expected start() before reading grpc_port. Received: not started")
+        return self._grpc.port
+
+    @property
+    def rest_port(self) -> int | None:
+        """The REST port, or None when REST is disabled (`--rest_api_port=0`)."""
+        if self._grpc is None:
+            raise RuntimeError("Expected start() before reading rest_port. Received: not started")
+        return self._rest.port if self._rest is not None else None
+
+    def stop(self) -> None:
+        if self._rest is not None:
+            self._rest.stop()
+        if self._grpc is not None:
+            self._grpc.stop(grace=1.0)
+        self._stopped.set()
+
+    def wait(self) -> None:
+        """Block until `stop()` is called (from another thread or a signal handler)."""
+        self._stopped.wait()
