@@ -1,0 +1,75 @@
+"""Frozen configuration, split by concern; the CLI maps its flags onto these."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+OPTIMIZERS = ("adam", "sgd-momentum")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """How one network is trained.
+
+    Attributes:
+        problem: registry name of the problem.
+        gradient: name of the gradient scheme (see `Problem.schemes`).
+        steps: training iterations (mini-batches); data is generated per step.
+        batch_size: examples per step.
+        learning_rate: `None` takes the scheme's or problem's default (the paper's).
+        seed: seeds the initial weights and the data stream.
+        optimizer: `None` takes the scheme's default.
+        log_every: steps per logged point; also the number of steps run per
+            compiled call (Keras `steps_per_execution`).
+        checkpoint_every: steps between checkpoints (rounded up to `log_every`).
+        reduction: batch reduction of the loss, "mean" or "sum".
+        jit_compile: XLA-compile the train step.
+        spec: overrides of the problem spec's fields (e.g. `{"physics_dtype": "float64"}`).
+    """
+
+    problem: str
+    gradient: str
+    steps: int = 1000
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    seed: int = 0
+    optimizer: str | None = None
+    log_every: int = 10
+    checkpoint_every: int = 1000
+    reduction: str = "mean"
+    jit_compile: bool = False
+    spec: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("steps", "log_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"Expected `{name}` > 0. Received: {name}={value!r}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"Expected `batch_size` > 0. Received: batch_size={self.batch_size}")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(
+                f"Expected `learning_rate` > 0. Received: learning_rate={self.learning_rate}"
+            )
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"Expected `optimizer` in {OPTIMIZERS}. Received: optimizer={self.optimizer!r}"
+            )
+        if self.reduction not in ("mean", "sum"):
+            raise ValueError(
+                f"Expected `reduction` in ('mean', 'sum'). Received: reduction={self.reduction!r}"
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def write(self, path: pathlib.Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def read(cls, path: pathlib.Path) -> TrainingConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        data = json.loads(path.read_text())
+        return cls(**{k: v for k, v in data.items() if k in fields})

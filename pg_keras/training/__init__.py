@@ -1,0 +1,1 @@
+"""Training with Keras `fit`: the model, callbacks, single runs and comparisons."""
