@@ -119,7 +119,8 @@ def prepare_run_dir(run_dir: pathlib.Path, config: TrainingConfig) -> None:
 def _write_hparams(writer, config: TrainingConfig, problem: Problem) -> None:
     from tensorboard.plugins.hparams import api as hp
 
-    values = {k: v for k, v in config.to_dict().items() if v is not None}
+    values = {k: v for k, v in config.to_dict().items() if v is not None and k != "spec"}
+    values.update({f"spec.{k}": str(v) for k, v in config.spec.items()})
     values["physics_dtype"] = problem.physics_dtype.name
     with writer.as_default():
         hp.hparams(values, trial_id=f"{config.problem}/{config.gradient}/seed{config.seed}")

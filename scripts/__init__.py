@@ -1,0 +1,1 @@
+"""Thin entry points; the logic lives in pg_keras and serving."""

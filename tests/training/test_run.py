@@ -1,0 +1,116 @@
+"""Training runs: logs, checkpoints and resume, determinism, compare reports."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pg_keras.config import TrainingConfig
+from pg_keras.training.compare import compare
+from pg_keras.training.run import RunDirectoryError, train
+
+
+def config(**overrides):
+    values = dict(problem="sin", gradient="inverse-physics", steps=40, log_every=10, seed=3)
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
+def checkpoint_weights(run_dir):
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+    names = sorted(n for n in reader.get_variable_to_shape_map() if n.startswith("network/"))
+    return {n: reader.get_tensor(n) for n in names}
+
+
+def scalar_tags(run_dir):
+    tags = set()
+    for path in run_dir.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    return train(config(), run_dir, verbose=0)
+
+
+def test_a_run_writes_config_curve_checkpoint_and_tensorboard(finished_run):
+    run_dir = finished_run.run_dir
+    stored = json.loads((run_dir / "config.json").read_text())
+    assert stored["learning_rate"] == 0.002 and stored["batch_size"] == 1000
+    assert [p["step"] for p in finished_run.points] == [10, 20, 30, 40]
+    assert tf.train.latest_checkpoint(str(run_dir / "checkpoints")).endswith("-40")
+    tags = scalar_tags(run_dir)
+    for tag in ("loss", "y_loss", "x_mae", "pg_norm", "learning_rate", "step_time_ms"):
+        assert tag in tags
+    assert "_hparams_/session_start_info" in tags
+
+
+def test_training_improves_the_fit(finished_run):
+    assert finished_run.points[-1]["y_loss"] < finished_run.points[0]["y_loss"]
+
+
+def test_resume_continues_the_uninterrupted_run(tmp_path, finished_run):
+    resumed_dir = tmp_path / "resumed"
+    first = train(config(steps=20), resumed_dir, verbose=0)
+    assert first.points[-1]["step"] == 20
+    second = train(config(steps=40), resumed_dir, verbose=0)
+    assert [p["step"] for p in second.points] == [10, 20, 30, 40]
+    whole = checkpoint_weights(finished_run.run_dir)
+    resumed = checkpoint_weights(resumed_dir)
+    assert whole.keys() == resumed.keys()
+    for name in whole:
+        np.testing.assert_allclose(resumed[name], whole[name], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        second.points[-1]["x_mae"], finished_run.points[-1]["x_mae"], rtol=1e-3
+    )
+
+
+def test_same_seed_gives_the_same_run(tmp_path, finished_run):
+    again = train(config(), tmp_path / "again", verbose=0)
+    for mine, theirs in zip(again.points, finished_run.points, strict=True):
+        np.testing.assert_allclose(mine["y_loss"], theirs["y_loss"], rtol=1e-5)
+
+
+def test_a_run_directory_with_other_settings_is_refused(finished_run):
+    with pytest.raises(RunDirectoryError, match="gradient='inverse-physics'"):
+        train(config(gradient="adjoint"), finished_run.run_dir, verbose=0)
+
+
+def test_an_unwritable_directory_fails_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(RunDirectoryError, match="Cannot write to log directory"):
+        train(config(), blocker / "run", verbose=0)
+
+
+def test_supervised_and_float64_physics_train(tmp_path):
+    run = train(config(gradient="supervised", steps=10), tmp_path / "sup", verbose=0)
+    assert np.isfinite(run.points[-1]["x_mae"])
+    run = train(
+        config(gradient="newton", steps=10, spec={"physics_dtype": "float64"}),
+        tmp_path / "f64",
+        verbose=0,
+    )
+    assert np.isfinite(run.points[-1]["y_loss"])
+
+
+def test_compare_report_has_the_documented_shape(tmp_path):
+    report = compare("sin", ["adjoint", "inverse-physics"], 200, [1, 2], tmp_path, verbose=0)
+    assert set(report) == {"problem", "steps", "batch", "seeds", "results"}
+    assert report["batch"] == 1000 and report["seeds"] == [1, 2]
+    for result in report["results"].values():
+        assert set(result) == {"final", "runs", "step_time_ms"}
+        assert set(result["final"]) == {"y_loss", "x_mae"}
+        assert [run["seed"] for run in result["runs"]] == [1, 2]
+        for run in result["runs"]:
+            assert len(run["curve"]) >= 100
+            assert all(len(point) == 3 for point in run["curve"])
+        assert result["step_time_ms"]["median"] > 0
+    # Same seed, same initial weights: the first logged step differs only by the rule.
+    first = {n: r["runs"][0]["curve"][0] for n, r in report["results"].items()}
+    assert first["adjoint"][0] == first["inverse-physics"][0] == 1
+    assert (tmp_path / "adjoint" / "seed1" / "checkpoints").is_dir()
