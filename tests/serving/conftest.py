@@ -33,7 +33,7 @@ def keras_reference(x: np.ndarray, version: int) -> np.ndarray:
 
 
 def _export_keras(path: str, version: int) -> None:
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model = keras.Sequential([keras.Input((3,), name="features"), keras.layers.Dense(2)])
     model.layers[0].set_weights([KERAS_KERNEL * SCALES[version], KERAS_BIAS * SCALES[version]])
     model.export(path, format="tf_saved_model", verbose=False)
 
