@@ -1,0 +1,77 @@
+"""Requests run concurrently: no lock around inference, over REST or gRPC; deadlines hold."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from serving.client import Client
+from serving.rest import RestApi
+
+X = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
+
+
+@pytest.fixture
+def rendezvous(server, monkeypatch):
+    """Make version 1 of `multi` wait inside inference until two requests are there at once.
+
+    If the server ran inference under any shared lock, the second request could never enter
+    while the first waits, the barrier would time out and both requests would fail.
+    """
+    servable = server.manager.get("multi", 1)
+    barrier = threading.Barrier(2, timeout=20)
+    original = servable.run
+
+    def run(*args, **kwargs):
+        barrier.wait()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(servable, "run", run)
+    return barrier
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_two_requests_are_inside_inference_at_the_same_time(server, rendezvous, transport):
+    port = server.grpc_port if transport == "grpc" else server.rest_port
+    with Client(f"{transport}://127.0.0.1:{port}") as client:
+        client.metadata("multi", version=1)  # warm the metadata cache outside the barrier
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(client.predict, "multi", {"x": X}, version=1) for _ in range(2)]
+            results = [f.result(timeout=60) for f in futures]
+    assert not rendezvous.broken
+    for result in results:
+        np.testing.assert_array_equal(result["total"], [6.0])
+
+
+def test_rest_timeout_answers_504(server, monkeypatch):
+    servable = server.manager.get("multi", 2)
+    original = servable.run
+
+    def slow(*args, **kwargs):
+        time.sleep(1.0)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(servable, "run", slow)
+    api = RestApi(server.manager, timeout_in_ms=100)
+    body = json.dumps({"instances": X.tolist()}).encode()
+    status, payload = api.handle("POST", "/v1/models/multi:predict", body)
+    assert status == 504
+    assert json.loads(payload) == {"error": "Deadline Exceeded"}
+
+
+def test_many_concurrent_rest_requests_all_answer_correctly(server, rest_url):
+    def one(i: int) -> float:
+        body = json.dumps({"instances": [[float(i), 0.0, 0.0]]}).encode()
+        request = urllib.request.Request(f"{rest_url}/v1/models/multi:predict", data=body)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())["predictions"][0]["total"]
+
+    with ThreadPoolExecutor(16) as pool:
+        totals = list(pool.map(one, range(64)))
+    assert totals == [10.0 * i for i in range(64)]
