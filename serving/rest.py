@@ -211,6 +211,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections under a burst of clients.
+    request_queue_size = 1024
 
     def __init__(
         self,
