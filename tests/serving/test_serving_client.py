@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import keras_reference
+from serving_models import keras_reference
 
 from serving import client as client_module
 from serving.client import Client
@@ -97,7 +97,7 @@ def test_errors_are_typed_and_carry_the_servers_message(client):
 
 @pytest.mark.parametrize("scheme", ["grpc", "http"])
 def test_unreachable_server_is_unavailable(scheme):
-    from conftest import free_port
+    from serving_models import free_port
 
     with (
         Client(f"{scheme}://127.0.0.1:{free_port()}", timeout=5) as c,

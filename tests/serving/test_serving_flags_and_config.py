@@ -11,7 +11,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import free_port
+from serving_models import free_port
 
 from serving.__main__ import main
 from serving.flags import parse_flags

@@ -8,7 +8,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import SCALES, keras_reference
+from serving_models import SCALES, keras_reference
 
 
 def call(base: str, path: str, body: object = None, method: str | None = None):
