@@ -1,4 +1,4 @@
-"""`pg-keras`: list problems and rules, train, compare.
+"""`pg-keras`: list problems and rules, train, compare, solve per event.
 
 Every user error (unknown problem or rule, a non-positive number, an unwritable
 log directory) is one line on stderr naming what was received and what is
@@ -110,7 +110,29 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--plot", default=None, help="PNG of the curves (default LOGDIR/curves.png)"
     )
+    compare.add_argument(
+        "--baseline",
+        help="a per-event solver (see `solve`), e.g. lbfgsb: its error as reference lines",
+    )
+    compare.add_argument(
+        "--baseline-events", type=_positive_int, default=1000, help="events the baseline solves"
+    )
+    compare.add_argument(
+        "--baseline-iterations", type=_positive_int, default=1000, help="baseline iteration cap"
+    )
     _add_training_flags(compare)
+
+    solve = commands.add_parser("solve", help="per-event iterative solver on fresh events")
+    solve.add_argument("problem")
+    solve.add_argument("--solver", required=True, help="solver name (see the problem's solvers)")
+    solve.add_argument("--events", type=_positive_int, default=100, help="fresh events to solve")
+    solve.add_argument("--iterations", type=_positive_int, default=1000, help="cap per event")
+    solve.add_argument("--seed", type=int, default=0, help="seed of the generated events")
+    solve.add_argument(
+        "--input", help="events to solve instead: .npy of y* [N, ...] or .npz with y_target"
+    )
+    solve.add_argument("--report", help="JSON report with per-event results")
+    solve.add_argument("--spec", type=_spec_item, action="append", default=[], metavar="KEY=VALUE")
     return parser
 
 
@@ -172,6 +194,9 @@ def _compare(args) -> int:
         log_every=args.log_every,
         verbose=0 if args.quiet else 1,
         spec=spec,
+        baseline=args.baseline,
+        baseline_events=args.baseline_events,
+        baseline_iterations=args.baseline_iterations,
     )
     report_path = pathlib.Path(args.report or logdir / "report.json")
     plot_path = pathlib.Path(args.plot or logdir / "curves.png")
@@ -186,6 +211,95 @@ def _compare(args) -> int:
         )
     print(f"Report: {report_path}  Curves: {plot_path}")
     print(f"TensorBoard: tensorboard --logdir {logdir}")
+    if "baseline" in report:
+        _print_baseline(report["baseline"])
+    return 0
+
+
+def _print_baseline(section: dict) -> None:
+    summary = section["summary"]
+    metrics = [k for k in ("x_mae", "xi0_mae", "amp_mae", "y_loss") if summary.get(k) is not None]
+    cells = ", ".join(f"{k} {summary[k]:.3g}" for k in metrics)
+    print(
+        f"Baseline {section['solver']} on {summary['events']} events: {cells}; "
+        f"status {summary['status']}"
+    )
+    for group, values in section.get("groups", {}).items():
+        cells = ", ".join(f"{k} {values[k]:.3g}" for k in metrics if values.get(k) is not None)
+        print(f"  {group} ({values['events']} events): {cells}")
+    for scheme, crossings in section.get("crossing_step", {}).items():
+        cells = ", ".join(
+            f"{metric} below at step {c['first']} (stays from {c['stays_below_from']})"
+            for metric, c in crossings.items()
+        )
+        print(f"  {scheme}: {cells}")
+
+
+def _load_events(path: str) -> dict:
+    import numpy as np
+
+    from pg_keras.problems.base import X_TARGET, Y_TARGET
+
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UsageError(
+            f"pg-keras solve: --input: cannot read {path!r} ({error}); "
+            "expected a .npy array of events or a .npz with y_target"
+        ) from None
+    if isinstance(data, np.ndarray):
+        return {Y_TARGET: data}
+    if Y_TARGET not in data.files:
+        raise UsageError(
+            f"pg-keras solve: --input: {path!r} holds {sorted(data.files)}; expected y_target"
+        )
+    batch = {Y_TARGET: data[Y_TARGET]}
+    if X_TARGET in data.files:
+        batch[X_TARGET] = data[X_TARGET]
+    return batch
+
+
+def _solve(args) -> int:
+    import json
+
+    from pg_keras.problems import get_problem
+    from pg_keras.solving import solve, solve_fresh
+
+    problem = get_problem(args.problem, dict(args.spec))
+    if args.solver not in problem.solvers():
+        raise UsageError(
+            f"pg-keras solve: unknown solver {args.solver!r} for problem {args.problem!r}; "
+            f"expected one of: {', '.join(sorted(problem.solvers()))}"
+        )
+    if args.input:
+        batch = _load_events(args.input)
+        result = solve(problem, args.solver, batch, args.iterations)
+    else:
+        result = solve_fresh(problem, args.solver, args.events, args.iterations, args.seed)
+    report = {"seed": None if args.input else args.seed, **result.report()}
+    summary = report["summary"]
+    print(
+        f"{args.problem}/{args.solver}: {summary['events']} events, status {summary['status']}, "
+        f"{summary.get('farther_than_start', '?')} "
+        f"ended farther from x* than they started"
+    )
+    for group, values in [("all", summary), *report["groups"].items()]:
+        cells = ", ".join(
+            f"{k} {values[k]:.4g}"
+            for k in ("x_mae", *problem.extra_metric_names, "y_loss")
+            if values.get(k) is not None
+        )
+        print(f"  {group:<5} ({values['events']} events): {cells}")
+    print(
+        f"  iterations (median) {summary['iterations_median']:g}, wall time "
+        f"{summary['wall_time_s']['total']:.2f} s "
+        f"({1000 * summary['wall_time_s']['per_event_median']:.2f} ms per event)"
+    )
+    if args.report:
+        path = pathlib.Path(args.report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=1) + "\n")
+        print(f"Report: {path}")
     return 0
 
 
@@ -204,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         handlers = {"list": lambda: _list(), "train": lambda: _train(args)}
         handlers["compare"] = lambda: _compare(args)
+        handlers["solve"] = lambda: _solve(args)
         return handlers[args.command]()
     except UsageError as error:
         print(str(error), file=sys.stderr)

@@ -12,22 +12,40 @@ import numpy as np  # noqa: E402
 
 
 def plot_learning_curves(report: dict, path: str | pathlib.Path, title: str | None = None) -> None:
-    """`y_loss` and `x_mae` against training step, log scale, one colour per scheme.
+    """`y_loss`, `x_mae` and the problem's extra metrics against training step, log scale.
 
-    Thin lines are single seeds; the thick line is the median over seeds.
+    One colour per scheme; thin lines are single seeds, the thick line is the
+    median over seeds. A report with a "baseline" section (an iterative
+    solver's errors on fresh events, paper Fig. 8) gets them as dashed
+    horizontal lines.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    extra = []
+    for result in report["results"].values():
+        for run in result["runs"]:
+            extra += [name for name in run.get("extra_curves", {}) if name not in extra]
+    panels = [("y_loss", "y_loss  ½‖P(x) − y*‖²"), ("x_mae", "x_mae"), *((n, n) for n in extra)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    axes = axes[0]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (name, result) in enumerate(report["results"].items()):
         colour = colours[i % len(colours)]
-        curves = [np.asarray(run["curve"], dtype=float) for run in result["runs"]]
-        for column, axis in ((1, axes[0]), (2, axes[1])):
+        for axis, (metric, _) in zip(axes, panels, strict=True):
+            curves = [_metric_curve(run, metric) for run in result["runs"]]
+            curves = [c for c in curves if c is not None and len(c)]
+            if not curves:
+                continue
             for curve in curves:
-                axis.plot(curve[:, 0], curve[:, column], color=colour, alpha=0.3, lw=0.8)
+                axis.plot(curve[:, 0], curve[:, 1], color=colour, alpha=0.3, lw=0.8)
             length = min(len(c) for c in curves)
-            median = np.median(np.stack([c[:length, column] for c in curves]), axis=0)
+            median = np.median(np.stack([c[:length, 1] for c in curves]), axis=0)
             axis.plot(curves[0][:length, 0], median, color=colour, lw=2, label=name)
-    for axis, label in zip(axes, ("y_loss  ½‖P(x) − y*‖²", "x_mae"), strict=True):
+    baseline = report.get("baseline")
+    if baseline:
+        for axis, (metric, _) in zip(axes, panels, strict=True):
+            value = baseline["summary"].get(metric)
+            if value is not None:
+                axis.axhline(value, color="k", ls="--", lw=1.2, label=f"{baseline['solver']}")
+    for axis, (_, label) in zip(axes, panels, strict=True):
         axis.set_yscale("log")
         axis.set_xlabel("training step")
         axis.set_ylabel(label)
@@ -42,3 +60,13 @@ def plot_learning_curves(report: dict, path: str | pathlib.Path, title: str | No
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _metric_curve(run: dict, metric: str) -> np.ndarray | None:
+    """`[points, 2]` of (step, value) for a metric of one run."""
+    if metric in ("y_loss", "x_mae"):
+        curve = np.asarray(run["curve"], dtype=float)
+        return curve[:, [0, 1 if metric == "y_loss" else 2]]
+    if metric in run.get("extra_curves", {}):
+        return np.asarray(run["extra_curves"][metric], dtype=float)
+    return None

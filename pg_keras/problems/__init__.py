@@ -8,9 +8,11 @@ from typing import Any
 
 from pg_keras.problems.base import Problem, Scheme
 from pg_keras.problems.sin import SinProblem
+from pg_keras.problems.wavepacket import WavePacketProblem
 
 PROBLEMS: dict[str, type[Problem]] = {
     SinProblem.name: SinProblem,
+    WavePacketProblem.name: WavePacketProblem,
 }
 
 

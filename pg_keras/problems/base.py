@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from pg_keras.rules import Adjoint, GradientDescent, GradientRule, Supervised
@@ -18,6 +19,9 @@ Y_TARGET = "y_target"
 X_TARGET = "x_target"
 
 Batch = Mapping[str, tf.Tensor]
+
+if TYPE_CHECKING:
+    from pg_keras.solving import Solver
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +57,8 @@ class Problem(abc.ABC):
     default_physics_dtype: ClassVar[str] = "float32"
     #: what `x_error` measures, for reports.
     x_error_description: ClassVar[str] = "mean |x − x*| per example"
+    #: keys of `extra_metrics`, logged beside `y_loss` and `x_mae` in training.
+    extra_metric_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: Any = None):
         self.spec = spec if spec is not None else self.spec_class()
@@ -102,6 +108,11 @@ class Problem(abc.ABC):
         diff = tf.abs(tf.cast(x, tf.float64) - tf.cast(batch[X_TARGET], tf.float64))
         return tf.reduce_mean(tf.reshape(diff, [tf.shape(diff)[0], -1]), axis=1)
 
+    def extra_metrics(self, x: tf.Tensor, batch: Batch) -> dict[str, tf.Tensor]:
+        """Per-example metrics beyond `x_mae`, keyed by `extra_metric_names` ([batch] each)."""
+        del x, batch
+        return {}
+
     def supervised_labels(self, batch: Batch) -> tf.Tensor:
         """Labels for supervised training: `x*` unless the problem says otherwise."""
         return batch[X_TARGET]
@@ -130,6 +141,85 @@ class Problem(abc.ABC):
             )
         return schemes[name]()
 
+    # Per-event solving and inference (see `pg_keras.solving`) ------------------
+    def solvers(self) -> dict[str, Solver]:
+        """Named per-event iterative solvers for `pg-keras solve`; subclasses add their own."""
+        from pg_keras.solving import generic_solvers
+
+        return generic_solvers()
+
+    def initial_guess(self, batch: Batch) -> tf.Tensor:
+        """Where per-event iterative solvers start, `[batch, ...]` like `x`."""
+        raise ValueError(
+            f"Problem {self.name!r} defines no initial guess for iterative solvers. "
+            "Expected a subclass that overrides `initial_guess`"
+        )
+
+    def diverged(self, x: tf.Tensor, batch: Batch) -> tf.Tensor:
+        """Per-event bool: `x` left the region where a solution can lie (default: never)."""
+        del batch
+        return tf.zeros([tf.shape(x)[0]], tf.bool)
+
+    def event_groups(self, batch: Batch) -> dict[str, np.ndarray]:
+        """Named per-event bool masks that solve reports break errors down by."""
+        del batch
+        return {}
+
+    def observation_shape(self) -> tuple[int, ...] | None:
+        """Shape of one event's `y*`, checked by `check_observations` (None: unchecked)."""
+        return None
+
+    def check_observations(self, observations: Sequence | np.ndarray | tf.Tensor) -> np.ndarray:
+        """Events `y*` as one array, or a ValueError naming the events that are unusable.
+
+        Checked before any work so that a bad event fails the call up front,
+        never halfway through a batch: every event must have
+        `observation_shape()` and only finite samples.
+        """
+        events = [np.asarray(event) for event in observations]
+        if not events:
+            raise ValueError("Expected at least one event. Received: 0 events")
+        expected = self.observation_shape()
+        shapes = {event.shape for event in events}
+        if expected is None and len(shapes) > 1:
+            expected = events[0].shape
+        if expected is not None:
+            wrong = [i for i, event in enumerate(events) if event.shape != tuple(expected)]
+            if wrong:
+                first = wrong[0]
+                raise ValueError(
+                    f"Event {first} has shape {events[first].shape}; expected {tuple(expected)} "
+                    f"for problem {self.name!r}. Events with the wrong shape: {_indices(wrong)}"
+                )
+        values = np.stack(events)
+        if not np.issubdtype(values.dtype, np.number):
+            raise ValueError(f"Expected numeric events. Received: dtype={values.dtype}")
+        finite = np.isfinite(values.reshape(len(events), -1))
+        bad = np.flatnonzero(~finite.all(axis=1))
+        if bad.size:
+            first = int(bad[0])
+            raise ValueError(
+                f"Event {first} holds {int((~finite[first]).sum())} NaN or infinite samples "
+                f"of {finite.shape[1]}; expected finite values. "
+                f"Events with NaN or Inf: {_indices(bad.tolist())}"
+            )
+        return values
+
+    def infer(self, network: keras.Model, observations) -> tf.Tensor:
+        """The trained network's `x` for events `y*` (checked first), `[events, ...]`.
+
+        Assumes the network sees the observation itself (`network_input` reads
+        `y_target`), as for fitting problems like the wave packet.
+        """
+        values = self.check_observations(observations)
+        batch = {Y_TARGET: tf.constant(values, tf.float32)}
+        return self.postprocess(network(self.network_input(batch), training=False), batch)
+
     def describe(self) -> dict:
         """The problem spec, for logs and exported assets."""
         return {"problem": self.name, "spec": dataclasses.asdict(self.spec)}
+
+
+def _indices(indices: Sequence[int], limit: int = 10) -> str:
+    shown = ", ".join(str(i) for i in indices[:limit])
+    return shown + (f" and {len(indices) - limit} more" if len(indices) > limit else "")

@@ -37,7 +37,7 @@ class CurveRecorder(keras.callbacks.Callback):
         steps = max(step - self._last_step, 1)
         point = {"step": step, "step_time_ms": 1000.0 * (now - self._last_time) / steps}
         point["first_chunk"] = not self.points
-        for name in METRICS:
+        for name in (*METRICS, *self.model.problem.extra_metric_names):
             if name in logs:
                 point[name] = float(logs[name])
         point["learning_rate"] = float(

@@ -6,6 +6,9 @@ The report has one shape for every problem and benchmark:
      "results": {rule: {"final": {"y_loss", "x_mae"},          # medians over seeds
                         "runs": [{"seed", "final", "curve": [[step, y_loss, x_mae], ...]}],
                         "step_time_ms": {"median": ...}}}}
+
+Problems with `extra_metric_names` add per run `"extra_curves": {name: [[step, v]]}`
+and per scheme `"extra_final"`; `--baseline` adds a `"baseline"` section.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ def compare(
     log_every: int | None = None,
     verbose: int = 1,
     spec: dict | None = None,
+    baseline: str | None = None,
+    baseline_events: int = 1000,
+    baseline_iterations: int = 1000,
 ) -> dict:
     """Runs every scheme for every seed and returns the report.
 
@@ -46,6 +52,10 @@ def compare(
     then copied) and see the same batches (the data seed is the run seed).
     Runs go to `logdir/<scheme>/seed<seed>/`, so TensorBoard shows one run per
     scheme and seed; an interrupted comparison resumes each run.
+
+    With `baseline` (a name from `Problem.solvers()`, e.g. "lbfgsb") the report
+    gains a "baseline" section: that solver's errors on `baseline_events`
+    fresh events and the step at which each scheme overtakes it.
     """
     problem = get_problem(problem_name, spec)
     if not gradients:
@@ -54,6 +64,11 @@ def compare(
         problem.scheme(name)  # fails early, naming the allowed schemes
     if not seeds:
         raise ValueError("Expected at least one seed. Received: seeds=[]")
+    if baseline is not None and baseline not in problem.solvers():
+        raise ValueError(
+            f"Unknown baseline solver {baseline!r} for problem {problem_name!r}. "
+            f"Expected one of: {', '.join(sorted(problem.solvers()))}"
+        )
     log_every = log_every or default_log_every(steps)
     logdir = pathlib.Path(logdir)
     results: dict = {name: {"runs": [], "times": []} for name in gradients}
@@ -86,6 +101,7 @@ def compare(
                     "seed": seed,
                     "final": run.final,
                     "curve": [[p["step"], p["y_loss"], p["x_mae"]] for p in run.points],
+                    **_extra_curves(problem, run.points),
                 }
             )
             results[name]["times"].extend(run.step_times_ms or [run.median_step_time_ms])
@@ -107,7 +123,69 @@ def compare(
             "runs": entry["runs"],
             "step_time_ms": {"median": statistics.median(entry["times"])},
         }
+        extra = [run["extra_curves"] for run in entry["runs"] if "extra_curves" in run]
+        if extra:
+            report["results"][name]["extra_final"] = {
+                key: statistics.median(curves[key][-1][1] for curves in extra) for key in extra[0]
+            }
+    if baseline:
+        report["baseline"] = baseline_section(
+            problem, report, baseline, baseline_events, baseline_iterations, seeds[0]
+        )
     return report
+
+
+def _extra_curves(problem, points: list[dict]) -> dict:
+    """The problem's extra metrics per logged point, `{"extra_curves": {name: [[step, v]]}}`."""
+    names = [n for n in problem.extra_metric_names if points and n in points[0]]
+    if not names:
+        return {}
+    return {"extra_curves": {n: [[p["step"], p[n]] for p in points] for n in names}}
+
+
+def baseline_section(
+    problem, report: dict, solver: str, events: int, iterations: int, seed: int
+) -> dict:
+    """A per-event iterative solver on fresh events, and where each scheme overtakes it.
+
+    The solver's summary (errors over events that did not fail, counts,
+    per-group breakdown; see `pg_keras.solving`) becomes reference lines on
+    the plot. `crossing_step[scheme][metric]` holds the first logged step at
+    which the scheme's median-over-seeds curve is below the solver's error
+    (`first`), and the step from which it stays below (`stays_below_from`).
+    """
+    from pg_keras.solving import solve_fresh
+
+    result = solve_fresh(problem, solver, events, iterations, seed)
+    section = {"events_seed": seed, **result.report(per_event=False)}
+    reference = section["summary"]
+    crossings: dict = {}
+    for name, entry in report["results"].items():
+        curves = {"x_mae": [[[p[0], p[2]] for p in run["curve"]] for run in entry["runs"]]}
+        for run in entry["runs"]:
+            for metric, curve in run.get("extra_curves", {}).items():
+                curves.setdefault(metric, []).append(curve)
+        crossings[name] = {
+            metric: _crossing(runs, reference[metric])
+            for metric, runs in curves.items()
+            if reference.get(metric) is not None
+        }
+    section["crossing_step"] = crossings
+    return section
+
+
+def _crossing(runs: list[list], level: float) -> dict:
+    length = min(len(run) for run in runs)
+    steps = [runs[0][k][0] for k in range(length)]
+    medians = [statistics.median(run[k][1] for run in runs) for k in range(length)]
+    below = [value < level for value in medians]
+    first = next((step for step, b in zip(steps, below, strict=True) if b), None)
+    stays = None
+    for k in range(length - 1, -1, -1):
+        if not below[k]:
+            break
+        stays = steps[k]
+    return {"first": first, "stays_below_from": stays}
 
 
 def write_report(report: dict, path: str | pathlib.Path) -> None:

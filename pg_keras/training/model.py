@@ -35,7 +35,8 @@ class PhysicsModel(keras.Model):
             self.physics = PhysicsLayer(
                 problem.simulate, scheme.rule, reduction, problem.physics_dtype.name
             )
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
+        names = (*METRICS, *problem.extra_metric_names)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     @property
     def metrics(self):
@@ -93,6 +94,14 @@ class PhysicsModel(keras.Model):
         self.trackers["y_loss"].update_state(tf.cast(y_loss, tf.float32))
         x_mae = tf.reduce_mean(self.problem.x_error(x, batch))
         self.trackers["x_mae"].update_state(tf.cast(x_mae, tf.float32))
+        self._update_extra_metrics(x, batch, tf.constant(True))
         if delta_x is not None:
             flat = tf.reshape(delta_x, [tf.shape(delta_x)[0], -1])
             self.trackers["pg_norm"].update_state(tf.reduce_mean(tf.norm(flat, axis=1)))
+
+    def _update_extra_metrics(self, x, batch, ok) -> None:
+        """The problem's own metrics (`Problem.extra_metrics`), batch means, like `x_mae`."""
+        weight = tf.cast(ok, tf.float32)
+        for name, value in self.problem.extra_metrics(x, batch).items():
+            value = tf.cast(tf.reduce_mean(value), tf.float32)
+            self.trackers[name].update_state(tf.where(ok, value, 0.0), sample_weight=weight)
