@@ -10,6 +10,7 @@ from pg_keras.cli import main
 from pg_keras.problems import get_problem
 from pg_keras.problems.wavepacket import WavePacketProblem
 from pg_keras.solving import SolverOutput, solve
+from scripts import wavepacket_figures
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +147,9 @@ def test_compare_with_baseline_reports_crossings_and_extra_metrics(capsys, tmp_p
     assert report["baseline"]["summary"]["events"] == 3
     assert set(report["baseline"]["crossing_step"]["adjoint"]) == {"x_mae", "xi0_mae", "amp_mae"}
     assert plot.read_bytes()[:4] == b"\x89PNG" and "Baseline lbfgsb" in out
+    # Fig. 1 from the trained adjoint network of this comparison.
+    figure = tmp_path / "fig1.png"
+    logdir = str(tmp_path / "logs")
+    assert wavepacket_figures.main(["--logdir", logdir, "--events", "2", "--out", str(figure)]) == 0
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+    assert wavepacket_figures.main(["--logdir", str(tmp_path / "none")]) == 2
