@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from pg_keras.training.run import NonFiniteTrainingError  # noqa: E402
+
 
 class UsageError(Exception):
     """Bad command-line input; reported as one line, exit code 2."""
@@ -85,6 +87,21 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a field of the problem spec (repeatable), e.g. physics_dtype=float64",
     )
+    parser.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multi-worker"),
+        default="default",
+        help="tf.distribute strategy: one device, all local devices, or TF_CONFIG's hosts",
+    )
+    parser.add_argument(
+        "--checkpoint-every", type=_positive_int, default=1000, help="steps between checkpoints"
+    )
+    parser.add_argument(
+        "--max-skipped-steps",
+        type=_positive_int,
+        default=10,
+        help="stop after this many non-finite (NaN/Inf) steps in a row",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -99,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--gradient", required=True, help="gradient scheme (see `list`)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--logdir", help="run directory (default runs/PROBLEM/GRADIENT-seedS)")
+    train.add_argument(
+        "--profile", action="store_true", help="write a TensorBoard profile of a few steps"
+    )
     _add_training_flags(train)
 
     compare = commands.add_parser("compare", help="several schemes from the same start")
@@ -159,11 +179,14 @@ def _train(args) -> int:
         learning_rate=args.lr,
         seed=args.seed,
         log_every=args.log_every or 10,
+        checkpoint_every=args.checkpoint_every,
         spec=dict(args.spec),
+        strategy=args.strategy,
+        max_skipped_steps=args.max_skipped_steps,
     )
     _check_names(args.problem, [args.gradient], config.spec)
     run_dir = pathlib.Path(args.logdir or f"runs/{args.problem}/{args.gradient}-seed{args.seed}")
-    result = train(config, run_dir, verbose=0 if args.quiet else 1)
+    result = train(config, run_dir, verbose=0 if args.quiet else 1, profile=args.profile)
     final = result.final
     print(
         f"{args.problem}/{args.gradient}: step {result.points[-1]['step']}, "
@@ -194,6 +217,8 @@ def _compare(args) -> int:
         log_every=args.log_every,
         verbose=0 if args.quiet else 1,
         spec=spec,
+        strategy=args.strategy,
+        max_skipped_steps=args.max_skipped_steps,
         baseline=args.baseline,
         baseline_events=args.baseline_events,
         baseline_iterations=args.baseline_iterations,
@@ -326,6 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"pg-keras: error: {error}", file=sys.stderr)
         return 2
+    except NonFiniteTrainingError as error:
+        print(f"pg-keras: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ import json
 import pathlib
 
 OPTIMIZERS = ("adam", "sgd-momentum")
+STRATEGIES = ("default", "mirrored", "multi-worker")
+#: Settings a resumed run may change: how long it runs and on what hardware.
+RESUMABLE_CHANGES = ("steps", "strategy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +30,9 @@ class TrainingConfig:
         reduction: batch reduction of the loss, "mean" or "sum".
         jit_compile: XLA-compile the train step.
         spec: overrides of the problem spec's fields (e.g. `{"physics_dtype": "float64"}`).
+        strategy: "default" (one device), "mirrored" (all local GPUs, else all
+            logical CPUs) or "multi-worker" (hosts described by `TF_CONFIG`).
+        max_skipped_steps: stop after this many non-finite steps in a row.
     """
 
     problem: str
@@ -41,9 +47,11 @@ class TrainingConfig:
     reduction: str = "mean"
     jit_compile: bool = False
     spec: dict = dataclasses.field(default_factory=dict)
+    strategy: str = "default"
+    max_skipped_steps: int = 10
 
     def __post_init__(self):
-        for name in ("steps", "log_every", "checkpoint_every"):
+        for name in ("steps", "log_every", "checkpoint_every", "max_skipped_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"Expected `{name}` > 0. Received: {name}={value!r}")
@@ -56,6 +64,10 @@ class TrainingConfig:
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"Expected `optimizer` in {OPTIMIZERS}. Received: optimizer={self.optimizer!r}"
+            )
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"Expected `strategy` in {STRATEGIES}. Received: strategy={self.strategy!r}"
             )
         if self.reduction not in ("mean", "sum"):
             raise ValueError(

@@ -11,6 +11,10 @@ the paper's PG (Eq. 5), where `s` undoes the loss's batch reduction:
 * `reduction="sum"`:  L = Σᵢ Lᵢ,         dy = ∂Lᵢ/∂yᵢ,       s = 1;
 * `reduction="mean"`: L = (1/B) Σᵢ Lᵢ,   dy = (1/B) ∂Lᵢ/∂yᵢ, s = B.
 
+Under a `tf.distribute` strategy each replica sees `B/R` examples of the global
+batch `B` and the per-replica gradients are summed, so a mean-reduced loss is
+`Σᵢ Lᵢ / B` on every replica and `s = (B/R)·R = B` again.
+
 For `Lᵢ = ½‖yᵢ − y*ᵢ‖²` the solver target `y − s·dy` is exactly `y*` either
 way. The returned gradient is `delta_x / s`, which is the weight gradient of
 the proxy loss `½‖x − stop_gradient(x̃)‖²` under the same reduction: PG
@@ -40,11 +44,21 @@ def check_reduction(reduction: str) -> str:
     return reduction
 
 
+def num_replicas() -> int:
+    """Replicas the current step runs on (1 outside a distribution strategy)."""
+    context = tf.distribute.get_replica_context()
+    return context.num_replicas_in_sync if context is not None else 1
+
+
 def reduction_scale(reduction: str, batch_size: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
-    """`s`, the factor by which the loss reduction shrank each example's gradient."""
+    """`s`, the factor by which the loss reduction shrank each example's gradient.
+
+    `batch_size` is the batch this replica sees; for "mean" the global batch is
+    that times the number of replicas in sync.
+    """
     if check_reduction(reduction) == "sum":
         return tf.constant(1, dtype)
-    return tf.cast(batch_size, dtype)
+    return tf.cast(batch_size * num_replicas(), dtype)
 
 
 @dataclasses.dataclass(frozen=True)

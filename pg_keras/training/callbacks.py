@@ -5,41 +5,45 @@ from __future__ import annotations
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from pg_keras.training.model import METRICS
+from pg_keras.training.model import METRICS, NON_FINITE_TENSORS
 
 
 class CurveRecorder(keras.callbacks.Callback):
-    """Records one point per logged chunk and resets the metrics after it.
+    """Records one point every `log_every` steps and resets the metrics after it.
 
-    The model runs `log_every` steps per compiled call; at the end of each call
-    its metrics hold the mean over that chunk. This callback stores
-    `(step, metrics...)`, the chunk's wall time per step, writes both to
-    TensorBoard, then resets the metrics so the next point is the next chunk's
-    mean rather than a running mean since step 0.
+    The model's metrics hold means since their last reset, so each point is the
+    mean over its `log_every` steps rather than a running mean since step 0.
+    Usually the model runs `log_every` steps per compiled call and every call
+    ends a point; under strategies that need one step per call, points span
+    several calls. Points and the wall time per step go to TensorBoard too.
     """
 
-    def __init__(self, writer: tf.summary.SummaryWriter | None = None):
+    def __init__(self, writer: tf.summary.SummaryWriter | None = None, log_every: int = 1):
         super().__init__()
         self.writer = writer
+        self.log_every = log_every
         self.points: list[dict] = []
         self._last_time: float | None = None
         self._last_step: int | None = None
 
     def on_train_begin(self, logs=None):
         self._last_time = time.perf_counter()
-        self._last_step = int(self.model.optimizer.iterations.numpy())
+        self._last_step = int(self.model.step.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.step.numpy())
+        if step % self.log_every and step - self._last_step < self.log_every:
+            return
         now = time.perf_counter()
-        step = int(self.model.optimizer.iterations.numpy())
         steps = max(step - self._last_step, 1)
         point = {"step": step, "step_time_ms": 1000.0 * (now - self._last_time) / steps}
         point["first_chunk"] = not self.points
-        for name in (*METRICS, *self.model.problem.extra_metric_names):
+        for name in (*METRICS, *self.model.problem.extra_metric_names, "skipped_steps"):
             if name in logs:
-                point[name] = float(logs[name])
+                point[name] = float(np.asarray(logs[name]).reshape(-1)[0])
         point["learning_rate"] = float(
             keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         )
@@ -51,7 +55,7 @@ class CurveRecorder(keras.callbacks.Callback):
                         tf.summary.scalar(name, value)
         for metric in self.model.metrics:
             metric.reset_state()
-        # Timed from here so the next chunk's time excludes this bookkeeping.
+        # Timed from here so the next point's time excludes this bookkeeping.
         self._last_time = time.perf_counter()
         self._last_step = step
 
@@ -61,23 +65,96 @@ class CurveRecorder(keras.callbacks.Callback):
 
 
 class PeriodicCheckpoint(keras.callbacks.Callback):
-    """Saves the checkpoint every `every` steps and at the end of training."""
+    """Saves the checkpoint every `every` steps and at the end of training.
 
-    def __init__(self, manager: tf.train.CheckpointManager, every: int):
+    `on_save(step)` runs after each save, so that what belongs with the
+    checkpoint (the learning curve so far) survives a kill too.
+    """
+
+    def __init__(self, manager: tf.train.CheckpointManager, every: int, on_save=None):
         super().__init__()
         self.manager = manager
         self.every = every
+        self.on_save = on_save
         self._last_saved = -1
 
     def _save(self):
-        step = int(self.model.optimizer.iterations.numpy())
+        step = int(self.model.step.numpy())
+        if getattr(self.model, "non_finite_stop", None) is not None:
+            return  # keep the last good checkpoint
         if step != self._last_saved:
             self.manager.save(checkpoint_number=step)
             self._last_saved = step
+            if self.on_save is not None:
+                self.on_save(step)
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) % self.every == 0:
+        if int(self.model.step.numpy()) % self.every == 0:
             self._save()
 
     def on_train_end(self, logs=None):
         self._save()
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training after `max_streak` skipped (non-finite) steps in a row.
+
+    The model skips such steps itself; this callback turns a long streak into
+    a stop with a message naming the step, the rule and the tensor, which
+    `train` raises as `NonFiniteTrainingError` once `fit` has returned.
+    """
+
+    def __init__(self, max_streak: int):
+        super().__init__()
+        self.max_streak = max_streak
+
+    def on_train_begin(self, logs=None):
+        self.model.non_finite_stop = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        longest = int(self.model.longest_streak.numpy())
+        self.model.longest_streak.assign(self.model.non_finite_streak)
+        if longest < self.max_streak:
+            return
+        step = int(self.model.step.numpy())
+        tensor = NON_FINITE_TENSORS.get(int(self.model.non_finite_tensor.numpy()), "unknown")
+        self.model.non_finite_stop = (
+            f"Stopped at step {step}: {longest} steps in a row had a non-finite {tensor} "
+            f"(NaN or Inf) with gradient rule {self.model.scheme.name!r} "
+            f"({self.model.scheme.rule.get_config()}); the limit is {self.max_streak} "
+            "(--max-skipped-steps). Weights and checkpoints are those of the last good step"
+        )
+        self.model.stop_training = True
+
+
+class ProfileSteps(keras.callbacks.Callback):
+    """Records a TensorBoard profile of `chunks` compiled calls, from call `first_chunk` on.
+
+    The first call traces and compiles the step, so profiling starts after it.
+    """
+
+    def __init__(self, logdir: str, first_chunk: int = 1, chunks: int = 2):
+        super().__init__()
+        self.logdir = logdir
+        self.first_chunk = first_chunk
+        self.last_chunk = first_chunk + chunks - 1
+        self._chunk = 0
+        self._running = False
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._chunk == self.first_chunk and not self._running:
+            tf.profiler.experimental.start(self.logdir)
+            self._running = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._running and self._chunk >= self.last_chunk:
+            self._stop()
+        self._chunk += 1
+
+    def on_train_end(self, logs=None):
+        if self._running:
+            self._stop()
+
+    def _stop(self):
+        tf.profiler.experimental.stop()
+        self._running = False

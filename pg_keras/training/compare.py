@@ -42,6 +42,8 @@ def compare(
     log_every: int | None = None,
     verbose: int = 1,
     spec: dict | None = None,
+    strategy: str = "default",
+    max_skipped_steps: int = 10,
     baseline: str | None = None,
     baseline_events: int = 1000,
     baseline_iterations: int = 1000,
@@ -87,6 +89,8 @@ def compare(
                     log_every=log_every,
                     checkpoint_every=max(log_every, steps // 10),
                     spec=dict(spec or {}),
+                    strategy=strategy,
+                    max_skipped_steps=max_skipped_steps,
                 ),
                 problem,
             )

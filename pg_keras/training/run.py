@@ -18,19 +18,31 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import shutil
 import statistics
+import tempfile
+import time
 
 import keras
 import tensorflow as tf
 
-from pg_keras.config import TrainingConfig
+from pg_keras.config import RESUMABLE_CHANGES, TrainingConfig
 from pg_keras.problems import Problem, get_problem
-from pg_keras.training.callbacks import CurveRecorder, PeriodicCheckpoint
+from pg_keras.training.callbacks import (
+    CurveRecorder,
+    NonFiniteGuard,
+    PeriodicCheckpoint,
+    ProfileSteps,
+)
 from pg_keras.training.model import PhysicsModel
 
 
 class RunDirectoryError(ValueError):
     """The run directory cannot be used (unwritable, or holds a different run)."""
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """Training stopped after too many non-finite steps in a row."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +100,18 @@ def make_dataset(problem: Problem, batch_size: int, seed: int, first_step: int, 
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def data_generation_ms(problem: Problem, batch_size: int, seed: int, batches: int = 20) -> float:
+    """Median milliseconds to generate one batch alone (compiled, after a warm-up)."""
+    generate = tf.function(lambda k: problem.generate(batch_size, tf.stack([seed, k])))
+    generate(tf.constant(0, tf.int64))
+    times = []
+    for k in range(1, batches + 1):
+        start = time.perf_counter()
+        tf.nest.map_structure(lambda t: t.numpy(), generate(tf.constant(k, tf.int64)))
+        times.append(1000.0 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
 def prepare_run_dir(run_dir: pathlib.Path, config: TrainingConfig) -> None:
     """Creates `run_dir`, or checks that the run it holds is this one, before any training."""
     try:
@@ -103,12 +127,13 @@ def prepare_run_dir(run_dir: pathlib.Path, config: TrainingConfig) -> None:
     stored = run_dir / "config.json"
     if stored.exists():
         previous = TrainingConfig.read(stored)
-        if dataclasses.replace(previous, steps=config.steps) != config:
-            differing = [
-                f"{f.name}={getattr(previous, f.name)!r}"
-                for f in dataclasses.fields(config)
-                if f.name != "steps" and getattr(previous, f.name) != getattr(config, f.name)
-            ]
+        differing = [
+            f"{f.name}={getattr(previous, f.name)!r}"
+            for f in dataclasses.fields(config)
+            if f.name not in RESUMABLE_CHANGES
+            and getattr(previous, f.name) != getattr(config, f.name)
+        ]
+        if differing:
             raise RunDirectoryError(
                 f"Log directory {str(run_dir)!r} holds a run with other settings "
                 f"({', '.join(differing)}). Expected the same settings to resume it, "
@@ -126,8 +151,51 @@ def _write_hparams(writer, config: TrainingConfig, problem: Problem) -> None:
         hp.hparams(values, trial_id=f"{config.problem}/{config.gradient}/seed{config.seed}")
 
 
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The `tf.distribute` strategy a run trains under.
+
+    "mirrored" replicates over all local GPUs, or, on a machine without GPUs,
+    over all logical CPU devices (configure several with
+    `tf.config.set_logical_device_configuration` for testing). "multi-worker"
+    reads the cluster from `TF_CONFIG`.
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"Unknown strategy {name!r}. Expected 'default', 'mirrored' or 'multi-worker'")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes logs and the real checkpoints (always, without a cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def steps_per_call(config: TrainingConfig) -> int:
+    """Steps per compiled call: `log_every` on one device, one under a distribution strategy.
+
+    The step's "skip a non-finite update" condition around the optimizer's
+    cross-replica update fails to run inside Keras's multi-step loop (TF 2.21,
+    Keras 3.15: "You must feed a value for placeholder tensor ... while/cond"),
+    so distributed runs make one call per step; points still span `log_every` steps.
+    """
+    return config.log_every if config.strategy == "default" else 1
+
+
 def build_model(problem: Problem, config: TrainingConfig, initial_weights=None) -> PhysicsModel:
-    """The network (seeded by `config.seed`) wrapped for training with the config's scheme."""
+    """The network (seeded by `config.seed`) wrapped for training with the config's scheme.
+
+    Call it inside the strategy's scope for distributed training.
+    """
     keras.utils.set_random_seed(config.seed)
     network = problem.build_network()
     if initial_weights is not None:
@@ -135,11 +203,21 @@ def build_model(problem: Problem, config: TrainingConfig, initial_weights=None) 
     model = PhysicsModel(problem, network, problem.scheme(config.gradient), config.reduction)
     model.compile(
         optimizer=make_optimizer(config.optimizer, config.learning_rate),
-        steps_per_execution=config.log_every,
+        steps_per_execution=steps_per_call(config),
         jit_compile=config.jit_compile,
     )
     model.optimizer.build(network.trainable_variables)
     return model
+
+
+def make_checkpoint(model: PhysicsModel) -> tf.train.Checkpoint:
+    """Everything a resumed run needs: weights, optimizer state and the step counters."""
+    return tf.train.Checkpoint(
+        network=model.network,
+        optimizer=model.optimizer,
+        step=model.step,
+        skipped_steps=model.skipped_steps,
+    )
 
 
 def train(
@@ -147,21 +225,37 @@ def train(
     run_dir: str | pathlib.Path,
     verbose: int = 1,
     initial_weights=None,
+    profile: bool = False,
 ) -> RunResult:
-    """Trains (or resumes) one run in `run_dir` and returns its learning curve."""
+    """Trains (or resumes) one run in `run_dir` and returns its learning curve.
+
+    Raises:
+        RunDirectoryError: `run_dir` is unwritable or holds a run with other settings.
+        NonFiniteTrainingError: `config.max_skipped_steps` steps in a row were
+            non-finite; the checkpoints keep the last good state.
+    """
     problem = get_problem(config.problem, config.spec)
     config = resolve(config, problem)
+    strategy = make_strategy(config.strategy)
+    chief = is_chief(strategy)
     run_dir = pathlib.Path(run_dir)
-    prepare_run_dir(run_dir, config)
-    config.write(run_dir / "config.json")
-    (run_dir / "problem.json").write_text(json.dumps(problem.describe(), indent=2) + "\n")
+    # Non-chief workers take part in every collective save but write to scratch space.
+    write_dir = run_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix="pg-keras-worker-"))
+    prepare_run_dir(write_dir, config)
+    if chief:
+        config.write(run_dir / "config.json")
+        (run_dir / "problem.json").write_text(json.dumps(problem.describe(), indent=2) + "\n")
 
-    model = build_model(problem, config, initial_weights)
-    checkpoint = tf.train.Checkpoint(network=model.network, optimizer=model.optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / "checkpoints"), max_to_keep=2)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    first_step = int(model.optimizer.iterations.numpy())
+    with strategy.scope():
+        model = build_model(problem, config, initial_weights)
+        checkpoint = make_checkpoint(model)
+        manager = tf.train.CheckpointManager(
+            checkpoint, str(write_dir / "checkpoints"), max_to_keep=2
+        )
+        latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+        if latest:
+            checkpoint.restore(latest).assert_existing_objects_matched()
+    first_step = int(model.step.numpy())
 
     curve_path = run_dir / "curve.json"
     points = json.loads(curve_path.read_text()) if curve_path.exists() else []
@@ -170,19 +264,45 @@ def train(
     if remaining > 0:
         if verbose and first_step:
             print(f"Resuming {run_dir} from step {first_step} of {config.steps}")
-        writer = tf.summary.create_file_writer(str(run_dir))
-        if not first_step:
+        writer = tf.summary.create_file_writer(str(run_dir)) if chief else None
+        if writer is not None and not first_step:
             _write_hparams(writer, config, problem)
-        recorder = CurveRecorder(writer)
+        recorder = CurveRecorder(writer, config.log_every)
+
+        def save_curve(step):
+            if chief:
+                curve = points + [p for p in recorder.points if p["step"] <= step]
+                curve_path.write_text(json.dumps(curve) + "\n")
+
+        callbacks = [
+            NonFiniteGuard(config.max_skipped_steps),
+            recorder,
+            PeriodicCheckpoint(manager, config.checkpoint_every, on_save=save_curve),
+        ]
+        if profile:
+            callbacks.append(ProfileSteps(str(run_dir / "profile"), first_chunk=1, chunks=2))
         model.fit(
             make_dataset(problem, config.batch_size, config.seed, first_step, config.steps),
             epochs=1,
             steps_per_epoch=remaining,
-            callbacks=[recorder, PeriodicCheckpoint(manager, config.checkpoint_every)],
-            verbose=verbose,
+            callbacks=callbacks,
+            verbose=verbose if chief else 0,
             shuffle=False,
         )
-        writer.close()
+        if writer is not None:
+            writer.close()
         points += recorder.points
-        curve_path.write_text(json.dumps(points) + "\n")
-    return RunResult(run_dir=run_dir, config=config, points=points)
+        if model.non_finite_stop is not None:
+            raise NonFiniteTrainingError(model.non_finite_stop)
+    if not chief:
+        shutil.rmtree(write_dir, ignore_errors=True)
+    result = RunResult(run_dir=run_dir, config=config, points=points)
+    if profile and chief:
+        generation = data_generation_ms(problem, config.batch_size, config.seed)
+        step = result.median_step_time_ms
+        print(
+            f"Profile: {run_dir / 'profile'} (TensorBoard, Profile tab). Data generation alone: "
+            f"{generation:.2f} ms per batch, {100 * generation / step:.0f}% of the "
+            f"{step:.2f} ms step (generation overlaps training through tf.data prefetch)"
+        )
+    return result
