@@ -28,6 +28,7 @@ class CurveRecorder(keras.callbacks.Callback):
         self.points: list[dict] = []
         self._last_time: float | None = None
         self._last_step: int | None = None
+        self._reset_pending = False
 
     def on_train_begin(self, logs=None):
         self._last_time = time.perf_counter()
@@ -53,11 +54,18 @@ class CurveRecorder(keras.callbacks.Callback):
                 for name, value in point.items():
                     if name not in ("step", "first_chunk"):
                         tf.summary.scalar(name, value)
-        for metric in self.model.metrics:
-            metric.reset_state()
+        # Reset when the next step starts, not now, so that Keras's end-of-training
+        # logs (the progress bar's last line) still show this point.
+        self._reset_pending = True
         # Timed from here so the next point's time excludes this bookkeeping.
         self._last_time = time.perf_counter()
         self._last_step = step
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._reset_pending:
+            for metric in self.model.metrics:
+                metric.reset_state()
+            self._reset_pending = False
 
     def on_train_end(self, logs=None):
         if self.writer is not None:

@@ -135,7 +135,6 @@ class PhysicsModel(keras.Model):
     def _logs(self):
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
         logs["skipped_steps"] = tf.cast(self.skipped_steps.value, tf.float32)
-        logs["longest_streak"] = tf.cast(self.longest_streak.value, tf.float32)
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
             # Keras averages logs across workers along axis 0, which needs a vector.
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
