@@ -25,8 +25,10 @@ def summarise(report: dict) -> None:
     steps = report["steps"]
     checkpoints = [c for c in CHECKPOINTS if c <= steps] or [steps]
     spec = report.get("spec", {})
-    print(f"\n{report['problem']} {spec or ''}: {steps} steps, batch {report['batch']}, "
-          f"seeds {report['seeds']}")
+    print(
+        f"\n{report['problem']} {spec or ''}: {steps} steps, batch {report['batch']}, "
+        f"seeds {report['seeds']}"
+    )
     header = " ".join(f"{'@' + str(c):>9}" for c in checkpoints)
     print(f"{'scheme':<17}{'seed':>5} {header} {'final':>9} {'last10%':>9} {'best':>9}   x_mae")
     medians: dict[str, dict[int, float]] = {}
@@ -52,8 +54,10 @@ def summarise(report: dict) -> None:
         print(f"adjoint x_mae / inverse-physics x_mae (medians over seeds): {ratios}")
     times = {n: r["step_time_ms"]["median"] for n, r in report["results"].items()}
     if "adjoint" in times:
-        print("step time relative to adjoint: " + ", ".join(
-            f"{n} {t / times['adjoint']:.2f}x" for n, t in times.items()))
+        print(
+            "step time relative to adjoint: "
+            + ", ".join(f"{n} {t / times['adjoint']:.2f}x" for n, t in times.items())
+        )
 
 
 def main(argv=None) -> int:
