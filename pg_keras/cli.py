@@ -153,7 +153,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     solve.add_argument("--report", help="JSON report with per-event results")
     solve.add_argument("--spec", type=_spec_item, action="append", default=[], metavar="KEY=VALUE")
+
+    bench = commands.add_parser(
+        "bench-train", help="ms per training step, with and without data, and its parts"
+    )
+    bench.add_argument("problem")
+    bench.add_argument("--gradient", default="inverse-physics")
+    bench.add_argument("--batch", type=_positive_int, help="batch size (default: the paper's)")
+    bench.add_argument("--steps", type=_positive_int, default=50, help="timed steps per part")
+    bench.add_argument("--steps-per-call", type=_positive_int, default=5)
+    bench.add_argument("--xla", action="store_true", help="XLA-compile the step")
+    bench.add_argument("--spec", type=_spec_item, action="append", default=[], metavar="KEY=VALUE")
+    bench.add_argument("--report", help="JSON report (default: print only)")
+    bench.add_argument("--profile", metavar="DIR", help="write a TensorBoard profile here")
     return parser
+
+
+def _bench_train(args) -> int:
+    from pg_keras.benchmarks.train_speed import bench_train, format_report, write
+
+    spec = dict(args.spec)
+    _check_names(args.problem, [args.gradient], spec)
+    report = bench_train(
+        args.problem,
+        args.gradient,
+        batch_size=args.batch,
+        steps=args.steps,
+        steps_per_call=args.steps_per_call,
+        spec=spec,
+        jit_compile=args.xla,
+        profile_dir=args.profile,
+    )
+    print(format_report(report))
+    if args.report:
+        write(report, args.report)
+        print(f"Report: {args.report}")
+    if args.profile:
+        print(f"Profile: tensorboard --logdir {args.profile}  (Profile tab)")
+    return 0
 
 
 def _list() -> int:
@@ -343,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         handlers = {"list": lambda: _list(), "train": lambda: _train(args)}
         handlers["compare"] = lambda: _compare(args)
+        handlers["bench-train"] = lambda: _bench_train(args)
         handlers["solve"] = lambda: _solve(args)
         return handlers[args.command]()
     except UsageError as error:

@@ -1,0 +1,39 @@
+"""bench-train runs with a tiny budget and reports every part; timings are not asserted."""
+
+import json
+
+from pg_keras.benchmarks.train_speed import bench_train, format_report
+from pg_keras.cli import main
+
+
+def test_report_has_every_part():
+    report = bench_train("sin", "inverse-physics", batch_size=64, steps=10, steps_per_call=2)
+    for name in ("with_data", "without_data"):
+        entry = report["ms_per_step"][name]
+        assert 0 < entry["min"] <= entry["median"] <= entry["max"]
+    for name in ("data", "network", "physics_forward", "gradient_backward"):
+        assert report["parts_ms"][name]["samples"] == 10
+    assert report["examples_per_second"] > 0
+    assert "gradient_backward" in format_report(report)
+
+
+def test_supervised_has_no_gradient_backward():
+    report = bench_train("sin", "supervised", batch_size=64, steps=4, steps_per_call=2)
+    assert report["parts_ms"]["gradient_backward"] is None
+
+
+def test_cli_writes_the_report(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    code = main(
+        ["bench-train", "sin", "--gradient", "adjoint", "--batch", "32", "--steps", "4",
+         "--steps-per-call", "2", "--report", str(path)]
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(path.read_text())["gradient"] == "adjoint"
+    assert "step with_data" in capsys.readouterr().out
+
+
+def test_too_few_steps_is_a_clear_error(capsys):
+    code = main(["bench-train", "sin", "--steps", "3", "--steps-per-call", "2"])
+    assert code == 2
+    assert "Expected `steps` >= 2 * steps_per_call" in capsys.readouterr().err
