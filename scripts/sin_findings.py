@@ -11,6 +11,7 @@ inverse-physics PG's at each checkpoint (median over seeds).
 from __future__ import annotations
 
 import json
+import pathlib
 import statistics
 import sys
 
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
         print("usage: python -m scripts.sin_findings REPORT.json [...]", file=sys.stderr)
         return 2
     for path in paths:
-        summarise(json.loads(open(path).read()))
+        summarise(json.loads(pathlib.Path(path).read_text()))
     return 0
 
 
