@@ -1,0 +1,136 @@
+"""The MAC-grid fluid of `pg_keras.physics.fluid` on tiny periodic grids."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pg_keras.physics import fluid
+
+DX = 2.0
+
+
+def solenoidal(batch: int, n: int, seed: int) -> tf.Tensor:
+    """A discretely divergence-free staggered velocity: the curl of a random stream function."""
+    psi = tf.random.stateless_normal([batch, n, n], [seed, 0], dtype=tf.float64)
+    u = (tf.roll(psi, -1, 1) - psi) / DX
+    w = -(tf.roll(psi, -1, 2) - psi) / DX
+    return tf.stack([u, w], axis=-1)
+
+
+def blob(n: int, cx: float, cy: float, width: float) -> np.ndarray:
+    xs = (np.arange(n) + 0.5) * DX
+    x, y = np.meshgrid(xs, xs)
+    return np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * width**2))[None]
+
+
+def test_divergence_free_field_stays_divergence_free():
+    velocity = solenoidal(2, 16, seed=1)
+    assert np.abs(fluid.divergence(velocity, DX).numpy()).max() < 1e-12
+    projected, _, result = fluid.make_incompressible(velocity, DX)
+    assert result.converged.numpy().all()
+    np.testing.assert_allclose(projected.numpy(), velocity.numpy(), atol=1e-12)
+
+
+def test_projection_removes_divergence_and_is_idempotent():
+    velocity = tf.random.stateless_normal([2, 16, 12, 2], [2, 0], dtype=tf.float64)
+    projected, pressure, result = fluid.make_incompressible(velocity, DX)
+    assert np.abs(fluid.divergence(projected, DX).numpy()).max() < 1e-12
+    assert result.residual.numpy().max() < 1e-12
+    np.testing.assert_allclose(
+        fluid.laplacian(pressure, DX).numpy(), fluid.divergence(velocity, DX).numpy(), atol=1e-12
+    )
+    again, _, _ = fluid.make_incompressible(projected, DX)
+    np.testing.assert_allclose(again.numpy(), projected.numpy(), atol=1e-12)
+
+
+def test_uniform_flow_translates_marker_by_u_t():
+    marker = tf.constant(blob(32, 30.0, 34.0, 6.0))
+    velocity = np.zeros([1, 32, 32, 2])
+    velocity[..., 0], velocity[..., 1] = 3.0, -1.5
+    states = fluid.simulate(tf.constant(velocity), marker, 0.25, DX, 8)
+    moved = fluid.center_of_mass(states[-1].marker, DX) - fluid.center_of_mass(marker, DX)
+    np.testing.assert_allclose(moved.numpy(), [[3.0 * 2.0, -1.5 * 2.0]], atol=0.01)
+    # A uniform flow is divergence-free and keeps its energy: it stays as it was.
+    np.testing.assert_allclose(states[-1].velocity.numpy()[..., 0], 3.0, atol=1e-12)
+
+
+def test_marker_stays_in_range_and_keeps_its_mass_in_a_vortex():
+    n = 24
+    marker = tf.constant(blob(n, 20.0, 24.0, 5.0))
+    centre = tf.constant([[24.0, 24.0]], tf.float64)
+    velocity = 0.8 * fluid.vortex_profile(n, n, DX, centre, 10.0, tf.float64)
+    states = fluid.simulate(velocity, marker, 0.25, DX, 8)
+    final = states[-1].marker.numpy()
+    # Clamping: MacCormack never leaves the range of the values it interpolated.
+    assert final.min() >= 0.0 and final.max() <= marker.numpy().max() + 1e-12
+    mass0, mass = marker.numpy().sum(), final.sum()
+    assert abs(mass - mass0) / mass0 < 0.02, (mass0, mass)
+    assert not np.allclose(final, marker.numpy(), atol=1e-2)  # it did move
+
+
+def test_energy_is_renormalised_every_step():
+    velocity = tf.random.stateless_normal([2, 12, 12, 2], [3, 0], dtype=tf.float64)
+    states = fluid.simulate(velocity, tf.zeros([2, 12, 12], tf.float64), 0.25, DX, 3)
+    energies = [fluid.kinetic_energy(s.velocity).numpy() for s in states]
+    np.testing.assert_allclose(energies[1], energies[0], rtol=1e-12)
+    np.testing.assert_allclose(energies[3], energies[0], rtol=1e-12)
+
+
+def test_maccormack_with_zero_correction_is_semi_lagrangian():
+    field = tf.random.stateless_normal([1, 8, 8], [4, 0], dtype=tf.float64)
+    vx = tf.random.stateless_normal([1, 8, 8], [5, 0], dtype=tf.float64)
+    vy = tf.random.stateless_normal([1, 8, 8], [6, 0], dtype=tf.float64)
+    np.testing.assert_allclose(
+        fluid.maccormack(field, vx, vy, 0.7, DX, correction=0.0).numpy(),
+        fluid.semi_lagrangian(field, vx, vy, 0.7, DX).numpy(),
+    )
+
+
+def test_one_step_gradient_matches_finite_differences():
+    n = 8
+    marker = tf.constant(blob(n, 7.0, 9.0, 3.0))
+    base = 0.3 * tf.random.stateless_normal([1, n, n, 2], [7, 0], dtype=tf.float64)
+
+    @tf.function
+    def one_step(v):
+        state = fluid.simulate(v, marker, 0.25, DX, 1)[-1]
+        return tf.concat([tf.reshape(state.marker, [-1]), tf.reshape(state.velocity, [-1])], 0)
+
+    theoretical, numerical = tf.test.compute_gradient(one_step, [base], delta=1e-6)
+    np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-5)
+
+
+def test_frequency_loss_ignores_offsets_and_weights_coarse_structure():
+    target = tf.constant(blob(16, 16.0, 16.0, 4.0))
+    assert fluid.frequency_weighted_loss(target + 0.3, target, DX).numpy()[0] == pytest.approx(
+        16 * 16 * np.sqrt(1e-5)
+    )
+    shifted = tf.roll(target, 3, 2)
+    noisy = target + 0.05 * tf.random.stateless_normal([1, 16, 16], [8, 0], dtype=tf.float64)
+    loss = fluid.frequency_weighted_loss
+    assert loss(shifted, target, DX).numpy()[0] > 3 * loss(noisy, target, DX).numpy()[0]
+
+
+def test_inverse_vortex_update_moves_the_strength_toward_the_truth():
+    n, dt, steps, width = 32, 0.25, 8, 10.0
+    marker0 = tf.constant(np.roll(blob(n, 40.0, 32.0, 5.0), 0, 1))
+    centre = tf.constant([[32.0, 32.0]], tf.float64)
+    profile = fluid.vortex_profile(n, n, DX, centre, width, tf.float64)
+    uniform = fluid.uniform_velocity(marker0, DX, dt * steps)
+    truth = uniform[:, None, None, :] + 0.6 * profile
+    target = fluid.simulate(truth, marker0, dt, DX, steps)[-1].marker
+
+    @tf.function
+    def update(strength):
+        guess = uniform[:, None, None, :] + strength[:, None, None, None] * profile
+        return fluid.inverse_vortex_update(
+            guess, marker0, target, dt, DX, steps, width, step_size=1e-2
+        )[1]
+
+    strength = tf.constant([0.0], tf.float64)
+    first = update(strength)
+    assert 0 < first.numpy()[0] < 0.6  # the first update points toward ω* = 0.6
+    strength = first
+    for _ in range(19):
+        strength = update(strength)
+    assert abs(strength.numpy()[0] - 0.6) < 0.1, strength.numpy()
