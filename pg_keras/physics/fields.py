@@ -1,0 +1,230 @@
+"""Batched 2D scalar fields: grid operators, Fourier helpers, conjugate gradients.
+
+Shared by the Poisson and heat problems (paper 3.2–3.3, B.3–B.4). Fields are
+`[batch, ny, nx]`, batch on axis 0, y on axis 1, x on axis 2; cells have size
+`dx` in both directions.
+
+Boundaries of the 5-point Laplacian
+
+    (∇²f)[j, i] = (f[j, i+1] + f[j, i−1] + f[j+1, i] + f[j−1, i] − 4 f[j, i]) / dx²
+
+* `"zero"`: values outside the grid are 0 (homogeneous Dirichlet one cell
+  beyond the last centre). `−∇²` is then symmetric positive definite, so
+  `∇²y = x` has one solution and conjugate gradients find it.
+* `"periodic"`: the grid wraps; `−∇²` is positive semi-definite (constants are
+  its null space).
+
+`conjugate_gradient` solves `A y = b` per example for a symmetric positive
+definite `A`; `linear_solve` wraps it with a custom gradient that solves the
+adjoint system `Aᵀλ = dy` (= `A λ = dy`, `A` symmetric) instead of
+differentiating through the iterations (Giles & Pierce's adjoint of a linear
+solve): backprop through a loop of ~200 iterations would store every iterate
+and return the gradient of the truncated iteration, not of the solution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+BOUNDARIES = ("zero", "periodic")
+
+LinearOperator = Callable[[tf.Tensor], tf.Tensor]
+
+
+def check_field(field: tf.Tensor, name: str = "field") -> None:
+    """Raises unless `field` is `[batch, ny, nx]` with static `ny`, `nx`."""
+    if field.shape.rank != 3 or field.shape[1] is None or field.shape[2] is None:
+        raise ValueError(
+            f"Expected `{name}` of shape [batch, ny, nx] with static ny, nx. "
+            f"Received: shape={field.shape}"
+        )
+
+
+def laplacian(field: tf.Tensor, dx: float = 1.0, boundary: str = "zero") -> tf.Tensor:
+    """5-point Laplacian `∇²f`, `[batch, ny, nx]` -> `[batch, ny, nx]` (see module docstring)."""
+    check_field(field)
+    if boundary == "periodic":
+        neighbours = (
+            tf.roll(field, 1, 1)
+            + tf.roll(field, -1, 1)
+            + tf.roll(field, 1, 2)
+            + tf.roll(field, -1, 2)
+        )
+    elif boundary == "zero":
+        padded = tf.pad(field, [[0, 0], [1, 1], [1, 1]])
+        neighbours = (
+            padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]
+        )
+    else:
+        raise ValueError(f"Expected `boundary` in {BOUNDARIES}. Received: boundary={boundary!r}")
+    return (neighbours - 4.0 * field) / (dx * dx)
+
+
+# Fourier helpers -----------------------------------------------------------------
+def complex_dtype(dtype: tf.DType) -> tf.DType:
+    """complex128 for float64 fields, complex64 otherwise."""
+    return tf.complex128 if dtype == tf.float64 else tf.complex64
+
+
+def squared_wavenumbers(ny: int, nx: int, dx: float = 1.0) -> np.ndarray:
+    """`|k|²` on the FFT grid, `[ny, nx]`, `k = fftfreq(n, dx)` in cycles per unit length."""
+    ky = np.fft.fftfreq(ny, dx)
+    kx = np.fft.fftfreq(nx, dx)
+    return ky[:, None] ** 2 + kx[None, :] ** 2
+
+
+def fft2(field: tf.Tensor) -> tf.Tensor:
+    """2D FFT over the last two axes of a real field, in the matching complex dtype."""
+    return tf.signal.fft2d(tf.cast(field, complex_dtype(field.dtype)))
+
+
+def ifft2_real(spectrum: tf.Tensor) -> tf.Tensor:
+    """Real part of the inverse 2D FFT over the last two axes."""
+    return tf.math.real(tf.signal.ifft2d(spectrum))
+
+
+def per_example_dot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """`Σ a·b` over all axes but the batch axis, `[batch]`."""
+    return tf.reduce_sum(tf.reshape(a * b, [tf.shape(a)[0], -1]), axis=1)
+
+
+# Conjugate gradients -------------------------------------------------------------
+class CGResult(NamedTuple):
+    """What `conjugate_gradient` returns (TFP-style: callers check `converged`).
+
+    Attributes:
+        position: `[batch, ...]`, the last iterate `y`.
+        converged: `[batch]` bool, `‖b − A y‖ ≤ rtol·‖b‖ + atol` (recursive residual).
+        num_iterations: `[batch]` int32, iterations each example ran (≤ the cap);
+            a converged example is frozen while the others iterate.
+        residual_norm: `[batch]`, `‖b − A y‖₂` by the CG recursion.
+    """
+
+    position: tf.Tensor
+    converged: tf.Tensor
+    num_iterations: tf.Tensor
+    residual_norm: tf.Tensor
+
+
+def conjugate_gradient(
+    operator: LinearOperator,
+    rhs: tf.Tensor,
+    x0: tf.Tensor | None = None,
+    rtol: float = 1e-5,
+    atol: float = 0.0,
+    max_iterations: int = 1000,
+) -> CGResult:
+    """Solves `A y = b` for every example of a batch by conjugate gradients.
+
+    Args:
+        operator: `A`, batched (`[batch, ...] -> [batch, ...]`), symmetric
+            positive definite per example, acting on each example alone.
+        rhs: `b`, `[batch, ...]`.
+        x0: starting guess (default 0).
+        rtol, atol: stop an example once `‖r‖₂ ≤ rtol·‖b‖₂ + atol`.
+        max_iterations: cap per example.
+
+    Not differentiable by design (see `linear_solve` for the adjoint gradient).
+    """
+    if max_iterations < 1:
+        raise ValueError(
+            f"Expected `max_iterations` >= 1. Received: max_iterations={max_iterations}"
+        )
+    if not (rtol >= 0 and atol >= 0 and rtol + atol > 0):
+        raise ValueError(
+            f"Expected `rtol` >= 0 and `atol` >= 0, not both 0. Received: rtol={rtol}, atol={atol}"
+        )
+    rhs = tf.stop_gradient(rhs)
+    x = tf.zeros_like(rhs) if x0 is None else tf.stop_gradient(tf.cast(x0, rhs.dtype))
+    expand = [-1] + [1] * (rhs.shape.rank - 1)
+    r = rhs - operator(x) if x0 is not None else rhs
+    rs = per_example_dot(r, r)
+    threshold = tf.square(rtol * tf.sqrt(per_example_dot(rhs, rhs)) + atol)
+    converged = rs <= threshold
+    iterations = tf.zeros_like(rs, tf.int32)
+
+    def body(k, x, r, p, rs, converged, iterations):
+        active = tf.logical_not(converged)
+        ap = operator(p)
+        pap = per_example_dot(p, ap)
+        safe_pap = tf.where(pap > 0, pap, tf.ones_like(pap))
+        alpha = tf.where(active, rs / safe_pap, tf.zeros_like(rs))
+        x = x + tf.reshape(alpha, expand) * p
+        r = r - tf.reshape(alpha, expand) * ap
+        rs_new = tf.where(active, per_example_dot(r, r), rs)
+        safe_rs = tf.where(rs > 0, rs, tf.ones_like(rs))
+        beta = tf.where(active, rs_new / safe_rs, tf.ones_like(rs))
+        p = tf.where(tf.reshape(active, expand), r + tf.reshape(beta, expand) * p, p)
+        iterations = iterations + tf.cast(active, tf.int32)
+        converged = tf.logical_or(converged, rs_new <= threshold)
+        return k + 1, x, r, p, rs_new, converged, iterations
+
+    def cond(k, x, r, p, rs, converged, iterations):
+        return tf.logical_and(k < max_iterations, tf.logical_not(tf.reduce_all(converged)))
+
+    _, x, r, _, rs, converged, iterations = tf.while_loop(
+        cond, body, (tf.constant(0), x, r, r, rs, converged, iterations)
+    )
+    return CGResult(
+        position=x, converged=converged, num_iterations=iterations, residual_norm=tf.sqrt(rs)
+    )
+
+
+class LinearSolveResiduals(NamedTuple):
+    """What the forward solve keeps for the adjoint solve."""
+
+    operator: LinearOperator
+    rtol: float
+    atol: float
+    max_iterations: int
+
+
+def linear_solve_forward(
+    operator: LinearOperator,
+    rhs: tf.Tensor,
+    rtol: float = 1e-5,
+    atol: float = 0.0,
+    max_iterations: int = 1000,
+) -> tuple[tf.Tensor, CGResult, LinearSolveResiduals]:
+    """`y = A⁻¹ b` by CG; returns `(y, CGResult, residuals for the backward)`."""
+    result = conjugate_gradient(operator, rhs, None, rtol, atol, max_iterations)
+    return result.position, result, LinearSolveResiduals(operator, rtol, atol, max_iterations)
+
+
+def linear_solve_backward(residuals: LinearSolveResiduals, dy: tf.Tensor) -> tf.Tensor:
+    """`db = A⁻ᵀ dy = A⁻¹ dy` (`A` symmetric): one more CG solve, same tolerances.
+
+    The adjoint solve's convergence is not returned (a gradient function returns
+    only gradients); it runs to the same tolerance and cap as the forward solve.
+    """
+    return conjugate_gradient(
+        residuals.operator, dy, None, residuals.rtol, residuals.atol, residuals.max_iterations
+    ).position
+
+
+def linear_solve(
+    operator: LinearOperator,
+    rhs: tf.Tensor,
+    rtol: float = 1e-5,
+    atol: float = 0.0,
+    max_iterations: int = 1000,
+) -> tuple[tf.Tensor, CGResult]:
+    """`y = A⁻¹ b` for symmetric positive definite `A`, differentiable in `b` by the adjoint solve.
+
+    Returns `(y, CGResult)`; `y` carries the gradient `dL/db = A⁻¹ dL/dy`.
+    `A` itself is treated as constant (no gradient flows into its parameters).
+    """
+    results: list[CGResult] = []
+
+    @tf.custom_gradient
+    def solve(b):
+        y, result, residuals = linear_solve_forward(operator, b, rtol, atol, max_iterations)
+        results.append(result)
+        return tf.identity(y), lambda dy: linear_solve_backward(residuals, dy)
+
+    y = solve(rhs)
+    return y, results[0]
