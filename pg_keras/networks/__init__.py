@@ -1,5 +1,6 @@
 """Network architectures of the paper's experiments."""
 
 from pg_keras.networks.mlp import mlp
+from pg_keras.networks.unet import unet
 
-__all__ = ["mlp"]
+__all__ = ["mlp", "unet"]
