@@ -124,7 +124,12 @@ class RestApi:
                 f'Serving signature name: "{signature_name or "serving_default"}" not found in '
                 "signature def"
             ) from None
-        inputs, fmt = _json_tensor.tensors_from_document(doc, input_dtypes, signature_name)
+        inputs, fmt = _json_tensor.tensors_from_document(
+            doc,
+            input_dtypes,
+            signature_name,
+            fast_numeric=b"true" not in body and b"false" not in body,
+        )
         outputs = call_with_deadline(
             lambda: servable.run(signature_name, inputs, check_method_name=self._check_method_name),
             self._timeout_s,

@@ -11,12 +11,12 @@ import pytest
 from serving_models import SCALES, keras_reference
 
 
-def call(base: str, path: str, body: object = None, method: str | None = None):
+def call(base: str, path: str, body: object = None, method: str | None = None, timeout: float = 30):
     """(HTTP status, parsed JSON) of one request; `body` may be raw bytes."""
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
     request = urllib.request.Request(base + path, data=data, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as e:
         payload = e.read()
@@ -243,6 +243,34 @@ ERRORS = [
     (
         "POST",
         "/v1/models/multi:predict",
+        b'{"signature_name": "count", "instances": [1, NaN]}',
+        400,
+        "JSON Value: NaN Type: Number is not of expected type: int32",
+    ),
+    (
+        "POST",
+        "/v1/models/multi:predict",
+        b'{"signature_name": "count", "inputs": [true]}',
+        400,
+        "JSON Value: true Type: True is not of expected type: int32",
+    ),
+    (
+        "POST",
+        "/v1/models/keras_model:predict",
+        b'{"instances": [[1.0, 2.0, false]]}',
+        400,
+        "JSON Value: false Type: False is not of expected type: float",
+    ),
+    (
+        "POST",
+        "/v1/models/keras_model:predict",
+        b'{"instances": [[1.0, 2.0, "3"]]}',
+        400,
+        'JSON Value: "3" Type: String is not of expected type: float',
+    ),
+    (
+        "POST",
+        "/v1/models/multi:predict",
         {"instances": [[1, 2], [3, 4, 5]]},
         400,
         "Failed to process element: 1 of 'instances' list. Error: INVALID_ARGUMENT: Expecting "
@@ -318,6 +346,36 @@ def test_errors_have_the_real_servers_code_and_message(rest_url, method, path, b
     assert status == code, doc
     assert set(doc) == {"error"}
     assert message in doc["error"]
+    assert call(rest_url, "/v1/models/keras_model:predict", {"instances": X})[0] == 200
+
+
+def _fifty_megabytes_of_rows() -> tuple[bytes, int]:
+    row = b"[0.5, -0.25, 0.125], "
+    count = 50_000_000 // len(row) + 1
+    return b'{"instances": [' + row * count + b"[1.0, 2.0, 3.0]]}", count + 1
+
+
+# The real server sets no body limit on REST (libevent's default is unlimited) nor on gRPC
+# (2 GiB), so a large valid request is answered and a large broken one gets the parse error;
+# either way the next request is served.
+@pytest.mark.slow
+def test_a_valid_50_megabyte_body_is_answered(rest_url):
+    body, rows = _fifty_megabytes_of_rows()
+    status, doc = call(rest_url, "/v1/models/keras_model/versions/1:predict", body, timeout=300)
+    assert status == 200, doc
+    assert len(doc["predictions"]) == rows
+    expected = keras_reference(np.array([[0.5, -0.25, 0.125], [1.0, 2.0, 3.0]], np.float32), 1)
+    np.testing.assert_allclose(doc["predictions"][0], expected[0], rtol=1e-6)
+    np.testing.assert_allclose(doc["predictions"][-1], expected[1], rtol=1e-6)
+    assert call(rest_url, "/v1/models/keras_model:predict", {"instances": X})[0] == 200
+
+
+def test_a_broken_50_megabyte_body_is_a_parse_error_and_the_server_goes_on(rest_url):
+    body, _ = _fifty_megabytes_of_rows()
+    status, doc = call(rest_url, "/v1/models/keras_model:predict", body[:-2], timeout=300)
+    assert status == 400
+    assert doc["error"].startswith("JSON Parse error")
+    assert call(rest_url, "/v1/models/keras_model:predict", {"instances": X})[0] == 200
 
 
 def test_paths_outside_v1_are_not_found(rest_url):
