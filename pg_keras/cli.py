@@ -2,7 +2,8 @@
 
 Every user error (unknown problem or rule, a non-positive number, an unwritable
 log directory) is one line on stderr naming what was received and what is
-allowed, with exit code 2 and no traceback.
+allowed, with exit code 2 and no traceback. `query` keeps the serving client's
+codes: 1 when the server answers with an error, 2 for bad input.
 """
 
 from __future__ import annotations
@@ -166,7 +167,46 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--spec", type=_spec_item, action="append", default=[], metavar="KEY=VALUE")
     bench.add_argument("--report", help="JSON report (default: print only)")
     bench.add_argument("--profile", metavar="DIR", help="write a TensorBoard profile here")
+
+    export = commands.add_parser(
+        "export", help="a run's latest checkpoint as the next TF Serving version"
+    )
+    export.add_argument("run_dir", help="run directory written by `train`")
+    export.add_argument("--name", required=True, help="model name (letters, digits, _ . -)")
+    export.add_argument(
+        "--base-path", default="saved_models", help="model base paths live here (BASE/NAME/<v>)"
+    )
+
+    from serving.client import add_query_arguments
+
+    query = commands.add_parser("query", help="send events to a TF Serving (compatible) server")
+    add_query_arguments(query)
     return parser
+
+
+def _export(args) -> int:
+    from pg_keras.export import check_model_name, export_run
+
+    check_model_name(args.name)
+    run_dir = pathlib.Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(
+            f"pg-keras export: run directory {args.run_dir!r} does not exist; "
+            "expected a directory written by `pg-keras train`"
+        )
+    version_dir = export_run(run_dir, args.name, args.base_path)
+    print(f"Exported {run_dir} as {args.name} version {version_dir.name}: {version_dir}")
+    print(
+        f"Serve: python -m serving --model_name={args.name} "
+        f"--model_base_path={version_dir.parent.resolve()}"
+    )
+    return 0
+
+
+def _query(args) -> int:
+    from serving.client import run_query_command
+
+    return run_query_command(args)
 
 
 def _bench_train(args) -> int:
@@ -382,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handlers["compare"] = lambda: _compare(args)
         handlers["bench-train"] = lambda: _bench_train(args)
         handlers["solve"] = lambda: _solve(args)
+        handlers["export"] = lambda: _export(args)
+        handlers["query"] = lambda: _query(args)
         return handlers[args.command]()
     except UsageError as error:
         print(str(error), file=sys.stderr)

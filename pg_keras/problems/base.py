@@ -215,6 +215,44 @@ class Problem(abc.ABC):
         batch = {Y_TARGET: tf.constant(values, tf.float32)}
         return self.postprocess(network(self.network_input(batch), training=False), batch)
 
+    # Serving (see `pg_keras.export`) ----------------------------------------
+    #: Iterations the exported `refine` signature is documented to default to; TF
+    #: Serving cannot default a signature input, so clients send `iterations`.
+    refine_iterations: ClassVar[int] = 10
+
+    def serving_inputs(self) -> dict[str, tf.TensorSpec]:
+        """What an exported model takes per request: float32 tensors by name, batch on axis 0.
+
+        The names are keys of `generate`'s batch, so that warm-up requests come from
+        the data generator. Default: the observation is `y*` itself (fitting problems
+        like the wave packet), named `y_target`.
+        """
+        shape = self.observation_shape()
+        if shape is None:
+            sample = self.generate(1, tf.constant([0, 0], tf.int64))
+            shape = tuple(sample[Y_TARGET].shape[1:])
+        return {Y_TARGET: tf.TensorSpec([None, *shape], tf.float32, name=Y_TARGET)}
+
+    def batch_from_serving(self, inputs: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """A batch (`y_target` plus the simulator's context) from a request's inputs.
+
+        Default: the request holds the batch already (the observation is `y*`).
+        Problems whose network sees something else derive `y*` here.
+        """
+        return dict(inputs)
+
+    def refine_rule(self) -> GradientRule | None:
+        """The rule whose update `x ← x − Δx` the exported `refine` signature repeats.
+
+        Default: the `inverse-physics` scheme's rule, the problem's own inverse
+        solver; None (no `refine` signature) where the problem has none.
+        """
+        make = self.schemes().get("inverse-physics")
+        if make is None:
+            return None
+        rule = make().rule
+        return rule if isinstance(rule, GradientRule) and rule.is_physical else None
+
     def describe(self) -> dict:
         """The problem spec, for logs and exported assets."""
         return {"problem": self.name, "spec": dataclasses.asdict(self.spec)}

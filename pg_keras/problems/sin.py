@@ -24,6 +24,7 @@ Clipping is per example on the update in sum-reduced units (see
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import keras
 import tensorflow as tf
@@ -95,6 +96,17 @@ class SinProblem(Problem):
     def supervised_labels(self, batch: Batch) -> tf.Tensor:
         guess = tf.fill(tf.shape(batch["a"]), self.spec.supervised_guess)
         return physics.analytic_inverse(guess, batch["a"])
+
+    # The analytic inverse lands on a minimum in one jump; further jumps stay there.
+    refine_iterations = 1
+
+    def serving_inputs(self) -> dict[str, tf.TensorSpec]:
+        return {"a": tf.TensorSpec([None, 1], tf.float32, name="a")}
+
+    def batch_from_serving(self, inputs: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        # y* is the spec's constant, not part of the observation.
+        a = inputs["a"]
+        return {Y_TARGET: tf.fill(tf.shape(a), tf.cast(self.spec.y_target, a.dtype)), "a": a}
 
     def schemes(self):
         clip = self.spec.clip

@@ -1,0 +1,139 @@
+"""The exported inverse solver: a `tf.Module` whose `tf.function`s become serving signatures.
+
+Every signature takes the problem's serving inputs (float32, batch on axis 0, see
+`Problem.serving_inputs`) and answers float32; the physics runs in the problem's
+`physics_dtype` in between, as in training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+from pg_keras.physical_gradient import physics_forward
+from pg_keras.problems.base import Y_TARGET, Problem
+from pg_keras.rules.base import BackwardContext, GradientRule
+
+#: Upper bound on `refine`'s `iterations`, so one request cannot hold a server thread for long.
+MAX_REFINE_ITERATIONS = 10_000
+
+
+class InverseSolverModule(tf.Module):
+    """`serving_default`, `with_residual` and (where the problem has a PG rule) `refine`.
+
+    Args:
+        problem: the problem the network was trained on.
+        network: the trained network (its variables are what the SavedModel stores).
+    """
+
+    def __init__(self, problem: Problem, network: keras.Model):
+        super().__init__(name=f"{problem.name}_inverse_solver")
+        self.network = network
+        self._problem = problem
+        self._rule = problem.refine_rule()
+        specs = problem.serving_inputs()
+        self._input_names = list(specs)
+        signature = list(specs.values())
+        self.serving_default = tf.function(self._flat(self._predict), input_signature=signature)
+        self.with_residual = tf.function(self._flat(self._with_residual), input_signature=signature)
+        if self._rule is not None:
+            iterations = tf.TensorSpec([], tf.int32, name="iterations")
+            self.refine = tf.function(
+                self._flat(self._refine, extra=1), input_signature=[*signature, iterations]
+            )
+
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+        """The serving signatures by name, for `tf.saved_model.save`."""
+        names = ["serving_default", "with_residual"] + (["refine"] if self._rule else [])
+        return {name: getattr(self, name).get_concrete_function() for name in names}
+
+    def _flat(self, method: Callable, extra: int = 0) -> Callable:
+        # Signatures take flat tensors named by their TensorSpecs; the methods take a dict.
+        count = len(self._input_names)
+
+        def call(*tensors):
+            inputs = dict(zip(self._input_names, tensors[:count], strict=True))
+            return method(inputs, *tensors[count : count + extra])
+
+        return call
+
+    # The computations -------------------------------------------------------
+    def _guess(self, inputs: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """The network's `x` (physics dtype) and the batch the request stands for."""
+        problem = self._problem
+        batch = problem.batch_from_serving(inputs)
+        x = problem.postprocess(self.network(problem.network_input(batch), training=False), batch)
+        return tf.cast(x, problem.physics_dtype), batch
+
+    def _physics(self, batch: dict[str, tf.Tensor]):
+        dtype = self._problem.physics_dtype
+        extras = {k: tf.cast(v, dtype) for k, v in self._problem.extras(batch).items()}
+        return extras, tf.cast(batch[Y_TARGET], dtype)
+
+    def _predict(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        x, _ = self._guess(inputs)
+        return {"x": tf.cast(x, tf.float32)}
+
+    def _with_residual(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        x, batch = self._guess(inputs)
+        extras, y_target = self._physics(batch)
+        y = self._problem.simulate(x, extras)
+        return {
+            "x": tf.cast(x, tf.float32),
+            "y": tf.cast(y, tf.float32),
+            "residual": tf.cast(self._problem.y_loss(y, y_target), tf.float32),
+        }
+
+    def _refine(self, inputs: dict[str, tf.Tensor], iterations: tf.Tensor) -> dict[str, tf.Tensor]:
+        checks = [
+            tf.debugging.assert_greater_equal(iterations, 0, message="Expected `iterations` >= 0"),
+            tf.debugging.assert_less_equal(
+                iterations,
+                MAX_REFINE_ITERATIONS,
+                message=f"Expected `iterations` <= {MAX_REFINE_ITERATIONS}",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            x, batch = self._guess(inputs)
+        extras, y_target = self._physics(batch)
+        x = refine(x, y_target, extras, self._problem, self._rule, iterations)
+        return {"x": tf.cast(x, tf.float32)}
+
+
+def refine(
+    x: tf.Tensor,
+    y_target: tf.Tensor,
+    extras: dict[str, tf.Tensor],
+    problem: Problem,
+    rule: GradientRule,
+    iterations: tf.Tensor | int,
+) -> tf.Tensor:
+    """`iterations` steps `x ← x − Δx` of `rule`, aimed at `y_target`, from `x`.
+
+    The rule sees the backward context of a sum-reduced `½‖y − y*‖²`, for which
+    `y_target` is exactly `y*` (see `pg_keras.rules.base`); for an inverse-physics
+    rule without clipping one step is `x ← P⁻¹(y* | x)`.
+    """
+
+    def simulate(state: tf.Tensor) -> tf.Tensor:
+        return problem.simulate(state, extras)
+
+    def step(i: tf.Tensor, state: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        y, residuals = physics_forward(state, simulate, rule, extras)
+        context = BackwardContext(
+            x=state,
+            y=y,
+            y_target=y_target,
+            scaled_dy=y - y_target,
+            simulate=simulate,
+            extras=extras,
+            vjp=residuals.vjp,
+        )
+        return i + 1, state - tf.cast(rule.delta_x(context), state.dtype)
+
+    _, x = tf.while_loop(
+        lambda i, _: i < iterations, step, [tf.constant(0, tf.int32), x], parallel_iterations=1
+    )
+    return x

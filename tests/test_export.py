@@ -1,0 +1,278 @@
+"""`pg-keras export` and `pg-keras query`: SavedModels TF Serving loads, and answers that match.
+
+One tiny trained `sin` run is shared by the module (TensorFlow is slow to start on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pg_keras.cli import main
+from pg_keras.config import TrainingConfig
+from pg_keras.export import WARMUP_FILE, export_run, load_run
+from pg_keras.training.run import train
+
+A_SMALL = np.array([[2.5]], np.float32)
+A_BATCH = np.linspace(0.3, 10.0, 7, dtype=np.float32)[:, None]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    config = TrainingConfig(problem="sin", gradient="inverse-physics", steps=20, log_every=10)
+    train(config, run, verbose=0)
+    return run
+
+
+@pytest.fixture(scope="module")
+def network(run_dir):
+    return load_run(run_dir)[2]
+
+
+@pytest.fixture(scope="module")
+def version_dir(run_dir, tmp_path_factory):
+    return export_run(run_dir, "sin", tmp_path_factory.mktemp("models"))
+
+
+_RELOAD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import tensorflow as tf
+
+    model = tf.saved_model.load(sys.argv[1])
+    out = {}
+    for tag, path in (("small", sys.argv[2]), ("batch", sys.argv[3])):
+        a = tf.constant(np.load(path))
+        out[f"{tag}_x"] = model.signatures["serving_default"](a=a)["x"].numpy()
+        for key, value in model.signatures["with_residual"](a=a).items():
+            out[f"{tag}_{key}"] = value.numpy()
+        for k in (0, 1, 3):
+            refined = model.signatures["refine"](a=a, iterations=tf.constant(k))
+            out[f"{tag}_refine{k}"] = refined["x"].numpy()
+    np.savez(sys.argv[4], **out)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def reloaded(version_dir, tmp_path_factory):
+    """Every signature's answers from a fresh process that only loads the SavedModel."""
+    work = tmp_path_factory.mktemp("reload")
+    np.save(work / "small.npy", A_SMALL)
+    np.save(work / "batch.npy", A_BATCH)
+    script = work / "reload.py"
+    script.write_text(_RELOAD)
+    args = [str(version_dir), str(work / "small.npy"), str(work / "batch.npy")]
+    out = work / "out.npz"
+    subprocess.run(
+        [sys.executable, str(script), *args, str(out)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        timeout=120,
+    )
+    with np.load(out) as data:
+        return dict(data)
+
+
+def _residual(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """½‖P(x) − y*‖² for sin, y* = −1, in float64."""
+    y = np.sin(a.astype(np.float64) / x.astype(np.float64))
+    return 0.5 * np.sum((y + 1.0) ** 2, axis=1)
+
+
+def test_layout_and_assets(run_dir, version_dir):
+    assert version_dir.name == "1"
+    assert (version_dir / "saved_model.pb").is_file()
+    assert (version_dir / "variables").is_dir()
+    extra = version_dir / "assets.extra"
+    config = json.loads((extra / "config.json").read_text())
+    assert config == json.loads((run_dir / "config.json").read_text())
+    assert json.loads((extra / "problem.json").read_text())["problem"] == "sin"
+    metrics = json.loads((extra / "metrics.json").read_text())
+    last = json.loads((run_dir / "curve.json").read_text())[-1]
+    assert metrics["step"] == last["step"] == metrics["checkpoint_step"] == 20
+    assert metrics["y_loss"] == last["y_loss"]
+    serving = json.loads((extra / "serving.json").read_text())
+    assert serving["signatures"]["refine"]["iterations"] == {
+        "required": True,
+        "suggested": 1,
+        "max": 10_000,
+    }
+    # Only the version: the staging directory was renamed, not left beside it.
+    assert sorted(p.name for p in version_dir.parent.iterdir()) == ["1"]
+
+
+@pytest.mark.parametrize("tag, a", [("small", A_SMALL), ("batch", A_BATCH)])
+def test_serving_default_matches_the_network_in_a_fresh_process(reloaded, network, tag, a):
+    expected = network(a, training=False).numpy()
+    assert reloaded[f"{tag}_x"].dtype == np.float32
+    assert reloaded[f"{tag}_x"].shape == (len(a), 1)
+    np.testing.assert_allclose(reloaded[f"{tag}_x"], expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(reloaded[f"{tag}_x"], reloaded[f"{tag}_refine0"])
+
+
+@pytest.mark.parametrize("tag, a", [("small", A_SMALL), ("batch", A_BATCH)])
+def test_with_residual_is_half_squared_distance_to_the_target(reloaded, tag, a):
+    x = reloaded[f"{tag}_x"]
+    np.testing.assert_array_equal(reloaded[f"{tag}_x"], x)
+    np.testing.assert_allclose(reloaded[f"{tag}_y"], np.sin(a / x), rtol=1e-5, atol=1e-6)
+    assert reloaded[f"{tag}_residual"].shape == (len(a),)
+    np.testing.assert_allclose(reloaded[f"{tag}_residual"], _residual(x, a), rtol=1e-4, atol=1e-6)
+
+
+def test_refine_lowers_the_residual(reloaded):
+    raw = _residual(reloaded["batch_x"], A_BATCH)
+    for k in (1, 3):
+        refined = _residual(reloaded[f"batch_refine{k}"], A_BATCH)
+        assert refined.sum() < raw.sum()
+        assert np.all(refined <= raw + 1e-6)
+        # The analytic inverse jumps onto an exact minimum (float32 rounding aside).
+        assert refined.max() < 1e-6
+
+
+def test_refine_rejects_a_negative_iteration_count(version_dir):
+    model = tf.saved_model.load(str(version_dir))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="iterations"):
+        model.signatures["refine"](a=tf.constant(A_SMALL), iterations=tf.constant(-1))
+
+
+def test_warmup_requests_match_the_signature(version_dir):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = version_dir / "assets.extra" / WARMUP_FILE
+    records = list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
+    assert 0 < len(records) <= 1000
+    signature = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+    expected = signature.structured_input_signature[1]
+    sizes = []
+    for record in records:
+        request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
+        assert request.model_spec.name == "sin"
+        assert request.model_spec.signature_name == "serving_default"
+        assert set(request.inputs) == set(expected) == {"a"}
+        value = tf.make_ndarray(request.inputs["a"])
+        assert value.dtype == np.float32 and expected["a"].shape.is_compatible_with(value.shape)
+        assert np.all((value >= 0.1) & (value < 10.1))
+        sizes.append(value.shape[0])
+    assert 1 in sizes and max(sizes) > 1
+
+
+def run(capsys, *argv):
+    code = main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_export_increments_the_version(capsys, run_dir, tmp_path):
+    for version in ("1", "2"):
+        code, out, err = run(capsys, "export", run_dir, "--name", "sin", "--base-path", tmp_path)
+        assert code == 0, err
+        assert f"version {version}" in out
+    (tmp_path / "sin" / "not-a-version").mkdir()
+    (tmp_path / "sin" / "9").mkdir()
+    code, out, _ = run(capsys, "export", run_dir, "--name", "sin", "--base-path", tmp_path)
+    assert code == 0 and "version 10" in out
+    names = sorted(p.name for p in (tmp_path / "sin").iterdir())
+    assert names == ["1", "10", "2", "9", "not-a-version"]
+
+
+def test_cli_export_errors_are_one_line(capsys, run_dir, tmp_path):
+    untrained = tmp_path / "untrained"
+    untrained.mkdir()
+    (untrained / "config.json").write_text((run_dir / "config.json").read_text())
+    base = tmp_path / "models"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    cases = [
+        ((untrained, "--name", "sin", "--base-path", base), "no checkpoint"),
+        ((tmp_path / "missing", "--name", "sin", "--base-path", base), "does not exist"),
+        ((run_dir, "--name", "bad/name", "--base-path", base), "Received: name='bad/name'"),
+        ((run_dir, "--name", "..", "--base-path", base), "Received: name='..'"),
+        ((run_dir, "--name", "sin", "--base-path", blocker), "Cannot write to base path"),
+    ]
+    for argv, message in cases:
+        code, out, err = run(capsys, "export", *argv)
+        assert code == 2, (argv, err)
+        assert message in err and len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in err
+    assert not base.exists() or not any((base / "sin").iterdir())
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(run_dir, tmp_path):
+    from serving.flags import ServerOptions
+    from serving.server import ModelServer
+
+    export_run(run_dir, "sin", tmp_path / "models")
+    options = ServerOptions(
+        port=0,
+        rest_api_port=_free_port(),
+        model_name="sin",
+        model_base_path=str(tmp_path / "models" / "sin"),
+    )
+    model_server = ModelServer(options)
+    model_server.start()
+    yield model_server
+    model_server.stop()
+
+
+def test_query_over_grpc_and_rest_matches_in_process(capsys, server, network, tmp_path):
+    events = tmp_path / "events.npy"
+    np.save(events, A_BATCH)
+    expected = network(A_BATCH, training=False).numpy()
+    urls = [f"grpc://127.0.0.1:{server.grpc_port}", f"http://127.0.0.1:{server.rest_port}"]
+    for url in urls:
+        out_path = tmp_path / f"{url.split(':')[0]}.npz"
+        code, out, err = run(
+            capsys, "query", "sin", "--server", url, "--input", events, "--output", out_path
+        )
+        assert code == 0, err
+        with np.load(out_path) as answer:
+            np.testing.assert_allclose(answer["x"], expected, rtol=1e-6, atol=1e-7)
+        code, out, err = run(
+            capsys,
+            "query",
+            "sin",
+            "--server",
+            url,
+            "--input",
+            events,
+            "--signature",
+            "with_residual",
+        )
+        assert code == 0, err
+        assert "residual: shape=[7]" in out and "y: shape=[7, 1]" in out
+
+
+def test_query_errors_are_one_line(capsys, server, tmp_path):
+    events = tmp_path / "events.npy"
+    np.save(events, A_SMALL)
+    grpc_url = f"grpc://127.0.0.1:{server.grpc_port}"
+    # From the server (unknown model, unknown signature): exit 1, as serving.client does.
+    for argv in (("nope",), ("sin", "--signature", "nope")):
+        code, _, err = run(capsys, "query", *argv, "--server", grpc_url, "--input", events)
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+    # Bad input on our side: exit 2.
+    for argv in (
+        ("sin", "--server", grpc_url, "--input", tmp_path / "missing.npy"),
+        ("sin", "--server", "ftp://127.0.0.1:1", "--input", events),
+    ):
+        code, _, err = run(capsys, "query", *argv)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
