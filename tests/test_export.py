@@ -109,6 +109,19 @@ def test_layout_and_assets(run_dir, version_dir):
         "suggested": 1,
         "max": 10_000,
     }
+    # What TF Serving reads from the MetaGraph: Predict signatures, float32 batched inputs.
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((version_dir / "saved_model.pb").read_bytes())
+    defs = saved.meta_graphs[0].signature_def
+    assert {"serving_default", "with_residual", "refine"} <= set(defs)
+    for name, outputs in [("serving_default", {"x"}), ("with_residual", {"x", "y", "residual"})]:
+        assert defs[name].method_name == "tensorflow/serving/predict"
+        assert set(defs[name].inputs) == {"a"} and set(defs[name].outputs) == outputs
+        shape = [d.size for d in defs[name].inputs["a"].tensor_shape.dim]
+        assert shape == [-1, 1] and defs[name].inputs["a"].dtype == tf.float32.as_datatype_enum
+    iterations = defs["refine"].inputs["iterations"]
+    assert iterations.dtype == tf.int32.as_datatype_enum and not iterations.tensor_shape.dim
     # Only the version: the staging directory was renamed, not left beside it.
     assert sorted(p.name for p in version_dir.parent.iterdir()) == ["1"]
 
@@ -234,6 +247,7 @@ def server(run_dir, tmp_path):
 
 
 def test_query_over_grpc_and_rest_matches_in_process(capsys, server, network, tmp_path):
+    capsys.readouterr()  # the server's start-up log
     events = tmp_path / "events.npy"
     np.save(events, A_BATCH)
     expected = network(A_BATCH, training=False).numpy()
@@ -262,6 +276,7 @@ def test_query_over_grpc_and_rest_matches_in_process(capsys, server, network, tm
 
 
 def test_query_errors_are_one_line(capsys, server, tmp_path):
+    capsys.readouterr()  # the server's start-up log
     events = tmp_path / "events.npy"
     np.save(events, A_SMALL)
     grpc_url = f"grpc://127.0.0.1:{server.grpc_port}"
@@ -276,3 +291,35 @@ def test_query_errors_are_one_line(capsys, server, tmp_path):
     ):
         code, _, err = run(capsys, "query", *argv)
         assert code == 2 and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_problem_whose_observation_is_y_star_passes_it_through():
+    """Wave packet: the default hook names the input `y_target`; no inverse-physics, no refine."""
+    from pg_keras.export import InverseSolverModule, warmup_inputs
+    from pg_keras.problems import get_problem
+
+    problem = get_problem("wavepacket")
+    module = InverseSolverModule(problem, problem.build_network())
+    signatures = module.signatures()
+    assert sorted(signatures) == ["serving_default", "with_residual"]
+    inputs = warmup_inputs(problem, 3, seed=0)
+    assert list(inputs) == ["y_target"] and inputs["y_target"].shape == (3, 256)
+    answer = signatures["with_residual"](y_target=tf.constant(inputs["y_target"]))
+    y_star = inputs["y_target"].astype(np.float64)
+    direct = 0.5 * np.sum((answer["y"].numpy().astype(np.float64) - y_star) ** 2, axis=1)
+    np.testing.assert_allclose(answer["residual"].numpy(), direct, rtol=1e-4)
+
+
+def test_refine_runs_rules_that_need_the_vjp():
+    """`refine` drives any PG rule, here the clipped inverse gradient −h/P'(x) (uses Jᵀv)."""
+    from pg_keras.export import refine
+    from pg_keras.problems import get_problem
+
+    problem = get_problem("sin")
+    rule = problem.scheme("inverse-gradient").rule
+    assert rule.needs_vjp
+    a = tf.constant(A_BATCH, tf.float32)
+    x0 = problem.physics_dtype.as_numpy_dtype(2.0 / (3.0 * np.pi)) * a + 0.02
+    y_star = -tf.ones_like(a)
+    x = tf.function(lambda x, k: refine(x, y_star, {"a": a}, problem, rule, k))(x0, 20)
+    assert _residual(x.numpy(), A_BATCH).sum() < _residual(x0.numpy(), A_BATCH).sum()
