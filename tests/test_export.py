@@ -250,6 +250,8 @@ def test_query_over_grpc_and_rest_matches_in_process(capsys, server, network, tm
     capsys.readouterr()  # the server's start-up log
     events = tmp_path / "events.npy"
     np.save(events, A_BATCH)
+    requests = tmp_path / "refine.npz"
+    np.savez(requests, a=A_BATCH, iterations=np.int32(1))
     expected = network(A_BATCH, training=False).numpy()
     urls = [f"grpc://127.0.0.1:{server.grpc_port}", f"http://127.0.0.1:{server.rest_port}"]
     for url in urls:
@@ -273,6 +275,24 @@ def test_query_over_grpc_and_rest_matches_in_process(capsys, server, network, tm
         )
         assert code == 0, err
         assert "residual: shape=[7]" in out and "y: shape=[7, 1]" in out
+        # refine's `iterations` is a required scalar input, sent beside the batch (.npz).
+        refined = tmp_path / "refined.npz"
+        code, out, err = run(
+            capsys,
+            "query",
+            "sin",
+            "--server",
+            url,
+            "--input",
+            requests,
+            "--signature",
+            "refine",
+            "--output",
+            refined,
+        )
+        assert code == 0, err
+        with np.load(refined) as answer:
+            assert _residual(answer["x"], A_BATCH).max() < 1e-6
 
 
 def test_query_errors_are_one_line(capsys, server, tmp_path):
