@@ -47,10 +47,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Exporting HTTP/REST API at:{options.bind_address}:{server.rest_port} ...",
             file=sys.stderr,
         )
-    print(
-        "Note: model base paths are read once at start-up; new versions need a restart.",
-        file=sys.stderr,
-    )
     sys.stderr.flush()
 
     def shutdown(signum: int, frame: object) -> None:

@@ -42,6 +42,16 @@ class ServerOptions:
     tensorflow_inter_op_parallelism: int = 0
     tensorflow_session_parallelism: int = 0
     verbose: bool = False
+    file_system_poll_wait_seconds: int = 1
+    model_config_file_poll_wait_seconds: int = 0
+    max_num_load_retries: int = 5
+    load_retry_interval_micros: int = 60_000_000
+    enable_model_warmup: bool = True
+    num_request_iterations_for_warmup: int = 1
+    enable_batching: bool = False
+    batching_parameters_file: str = ""
+    monitoring_config_file: str = ""
+    enable_grpc_healthcheck_service: bool = False
 
 
 def _bool(text: str) -> bool:
@@ -57,25 +67,15 @@ def _bool(text: str) -> bool:
 # Only the default value is accepted.
 _UNSUPPORTED = (
     ("grpc_socket_path", str, "", "gRPC over a UNIX socket is not implemented"),
-    ("enable_batching", _bool, False, "request batching is not implemented yet"),
-    ("batching_parameters_file", str, "", "request batching is not implemented yet"),
     ("enable_per_model_batching_parameters", _bool, False, "batching is not implemented yet"),
-    ("model_config_file_poll_wait_seconds", int, 0, "config file polling is not implemented"),
     ("ssl_config_file", str, "", "TLS is not implemented"),
     ("use_alts_credentials", _bool, False, "ALTS credentials are not implemented"),
     ("platform_config_file", str, "", "platform configs are not implemented"),
-    ("monitoring_config_file", str, "", "monitoring (Prometheus) is not implemented yet"),
     ("tensorflow_session_config_file", str, "", "TF1 session configs do not apply to TF2 loading"),
     ("thread_pool_factory_config_file", str, "", "custom thread pools are not implemented"),
     ("grpc_channel_arguments", str, "", "custom gRPC channel arguments are not implemented"),
     ("prefer_tflite_model", _bool, False, "TFLite models are not supported"),
     ("mixed_precision", str, "", "mixed precision serving is not implemented"),
-    (
-        "enable_grpc_healthcheck_service",
-        _bool,
-        False,
-        "the gRPC health service is not implemented yet",
-    ),
 )
 
 # Flags of the real server that tune machinery this one does not have; accepted and ignored,
@@ -83,13 +83,8 @@ _UNSUPPORTED = (
 _IGNORED = (
     ("num_load_threads", int, 0),
     ("num_unload_threads", int, 0),
-    ("max_num_load_retries", int, 5),
-    ("load_retry_interval_micros", int, 60_000_000),
-    ("file_system_poll_wait_seconds", int, 1),
     ("flush_filesystem_caches", _bool, True),
     ("per_process_gpu_memory_fraction", float, 0.0),
-    ("enable_model_warmup", _bool, True),
-    ("num_request_iterations_for_warmup", int, 0),
     ("remove_unused_fields_from_bundle_metagraph", _bool, True),
     ("num_tflite_pools", int, 0),
     ("num_tflite_interpreters_per_pool", int, 1),
@@ -189,6 +184,65 @@ def _parser() -> argparse.ArgumentParser:
     _add(parser, "tensorflow_intra_op_parallelism", int, 0, "TF intra-op threads (0: TF's choice).")
     _add(parser, "tensorflow_inter_op_parallelism", int, 0, "TF inter-op threads (0: TF's choice).")
     _add(parser, "tensorflow_session_parallelism", int, 0, "Both TF thread pools' size.")
+    _add(
+        parser,
+        "file_system_poll_wait_seconds",
+        int,
+        defaults.file_system_poll_wait_seconds,
+        "Seconds between polls of the base paths for new or removed versions; 0: poll once at "
+        "start-up, negative: never.",
+    )
+    _add(
+        parser,
+        "model_config_file_poll_wait_seconds",
+        int,
+        0,
+        "Seconds between re-reads of --model_config_file (0: read once).",
+    )
+    _add(parser, "max_num_load_retries", int, 5, "Retries of a version that failed to load.")
+    _add(
+        parser,
+        "load_retry_interval_micros",
+        int,
+        defaults.load_retry_interval_micros,
+        "Wait before retrying a failed load.",
+    )
+    _add(
+        parser,
+        "enable_model_warmup",
+        _bool,
+        True,
+        "Replay assets.extra/tf_serving_warmup_requests before a version serves.",
+    )
+    _add(
+        parser,
+        "num_request_iterations_for_warmup",
+        int,
+        defaults.num_request_iterations_for_warmup,
+        "Times each warm-up record is replayed.",
+    )
+    _add(parser, "enable_batching", _bool, False, "Merge concurrent predict calls into batches.")
+    _add(
+        parser,
+        "batching_parameters_file",
+        str,
+        "",
+        "Text-format BatchingParameters (implies nothing without --enable_batching).",
+    )
+    _add(
+        parser,
+        "monitoring_config_file",
+        str,
+        "",
+        "Text-format MonitoringConfig; enables Prometheus metrics over REST.",
+    )
+    _add(
+        parser,
+        "enable_grpc_healthcheck_service",
+        _bool,
+        False,
+        "Serve grpc.health.v1.Health on the gRPC port.",
+    )
     _add(parser, "version", _bool, False, "Print the version and exit.")
     _add(parser, "verbose", _bool, False, "Log every REST request (not a real server flag).")
     unsupported = parser.add_argument_group("flags of tensorflow_model_server not implemented here")
@@ -239,6 +293,11 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions | None:
             "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) "
             "separately. You cannot configure all."
         )
+    if args.batching_parameters_file and not args.enable_batching:
+        raise UsageError(
+            "--batching_parameters_file is set but --enable_batching is not; batching "
+            "parameters apply only with --enable_batching=true."
+        )
     tags = tuple(t.strip() for t in args.saved_model_tags.split(",") if t.strip())
     return ServerOptions(
         port=args.port,
@@ -259,4 +318,14 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions | None:
         tensorflow_inter_op_parallelism=args.tensorflow_inter_op_parallelism,
         tensorflow_session_parallelism=args.tensorflow_session_parallelism,
         verbose=args.verbose,
+        file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
+        model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
+        max_num_load_retries=args.max_num_load_retries,
+        load_retry_interval_micros=args.load_retry_interval_micros,
+        enable_model_warmup=args.enable_model_warmup,
+        num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
+        enable_batching=args.enable_batching,
+        batching_parameters_file=args.batching_parameters_file,
+        monitoring_config_file=args.monitoring_config_file,
+        enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
     )

@@ -18,6 +18,7 @@ import grpc
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_management_pb2,
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -163,12 +164,17 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
         return _answer(context, compute)
 
-    def HandleReloadConfigRequest(self, request: object, context: grpc.ServicerContext) -> None:
-        def compute() -> None:
-            raise UnimplementedError(
-                "HandleReloadConfigRequest is not implemented by this model server yet; "
-                "restart it with the new --model_config_file."
-            )
+    def HandleReloadConfigRequest(
+        self, request: model_management_pb2.ReloadConfigRequest, context: grpc.ServicerContext
+    ) -> model_management_pb2.ReloadConfigResponse:
+        def compute() -> model_management_pb2.ReloadConfigResponse:
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise InvalidArgumentError(
+                    "ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
+                    "ModelConfigList is currently supported"
+                )
+            self._manager.reload_config(request.config)
+            return model_management_pb2.ReloadConfigResponse()
 
         return _answer(context, compute)
 

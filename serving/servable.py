@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from serving import _dtypes
@@ -45,6 +46,10 @@ def _read_meta_graph(path: str, tags: Sequence[str]) -> meta_graph_pb2.MetaGraph
     except FileNotFoundError:
         raise NotFoundError(
             f"Could not find SavedModel .pb at supplied export directory path: {path}"
+        ) from None
+    except (DecodeError, OSError) as e:
+        raise ServingError(
+            f"Can't parse {pb_path} as binary proto: {e}", code="DATA_LOSS"
         ) from None
     wanted = set(tags)
     for meta_graph in saved_model.meta_graphs:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import tensorflow as tf
 
 from serving import model_config
+from serving.errors import ServingError
 from serving.flags import ServerOptions
 from serving.grpc_service import GrpcServer
 from serving.manager import ServableManager
 from serving.rest import RestServer
+from serving.servable import Servable
+from serving.warmup import warm_up
 
 __all__ = ["ModelServer"]
 
@@ -48,10 +52,48 @@ class ModelServer:
             allow_version_labels_for_unavailable_models=(
                 options.allow_version_labels_for_unavailable_models
             ),
+            prepare=self._prepare,
+            max_num_load_retries=options.max_num_load_retries,
+            load_retry_interval_s=options.load_retry_interval_micros / 1e6,
         )
         self._grpc: GrpcServer | None = None
         self._rest: RestServer | None = None
         self._stopped = threading.Event()
+        self._pollers: list[threading.Thread] = []
+
+    def _prepare(self, servable: Servable) -> None:
+        if self.options.enable_model_warmup:
+            warm_up(servable, self.options.num_request_iterations_for_warmup)
+
+    def _poll_base_paths(self, period_s: float) -> None:
+        while not self._stopped.wait(period_s):
+            try:
+                self.manager.poll()
+            except Exception as e:  # noqa: BLE001 - a bad poll must not end polling
+                print(f"File system poll failed: {type(e).__name__}: {e}", file=sys.stderr)
+
+    def _poll_config_file(self, period_s: float) -> None:
+        while not self._stopped.wait(period_s):
+            try:
+                config = model_config.read_model_server_config(self.options.model_config_file)
+                if config != self.manager.config():
+                    self.manager.reload_config(config)
+            except (ValueError, ServingError) as e:
+                print(f"Model config file reload failed: {e}", file=sys.stderr)
+
+    def _start_pollers(self) -> None:
+        periods = [(self._poll_base_paths, self.options.file_system_poll_wait_seconds)]
+        if self.options.model_config_file:
+            periods.append(
+                (self._poll_config_file, self.options.model_config_file_poll_wait_seconds)
+            )
+        for target, period in periods:
+            if period > 0:
+                thread = threading.Thread(
+                    target=target, args=(float(period),), name="serving-poll", daemon=True
+                )
+                thread.start()
+                self._pollers.append(thread)
 
     def start(self) -> None:
         """Load every model (raising ServingError if one fails), then open both ports."""
@@ -80,6 +122,7 @@ class ModelServer:
         self._grpc.start()
         if self._rest is not None:
             self._rest.start()
+        self._start_pollers()
 
     @property
     def grpc_port(self) -> int:
@@ -95,6 +138,9 @@ class ModelServer:
         return self._rest.port if self._rest is not None else None
 
     def stop(self) -> None:
+        self._stopped.set()
+        for thread in self._pollers:
+            thread.join()
         if self._rest is not None:
             self._rest.stop()
         if self._grpc is not None:

@@ -26,12 +26,10 @@ def test_unknown_flag_exits_2_naming_it(capsys):
 @pytest.mark.parametrize(
     "flag",
     [
-        "--enable_batching",
-        "--enable_batching=true",
         "--ssl_config_file=/x",
         "--platform_config_file=/x",
-        "--monitoring_config_file=/x",
         "--grpc_socket_path=/s",
+        "--mixed_precision=bfloat16",
     ],
 )
 def test_flags_of_the_real_server_we_do_not_implement_say_so(flag, capsys):
@@ -60,6 +58,14 @@ def test_defaults_and_both_flag_syntaxes():
     )
     assert (options.port, options.rest_api_port, options.model_name) == (9000, 0, "m")
     assert options.rest_api_enable_cors_support is True
+    assert options.file_system_poll_wait_seconds == 5
+    assert options.enable_batching is False
+    assert parse_flags(["--model_base_path=/m"]).file_system_poll_wait_seconds == 1
+
+
+def test_batching_parameters_without_enable_batching_is_refused(capsys):
+    assert main(["--model_base_path=/m", "--batching_parameters_file=/b"]) == 2
+    assert "--enable_batching" in capsys.readouterr().err
 
 
 def test_command_lines_that_cannot_run(capsys):
