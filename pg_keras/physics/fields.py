@@ -79,7 +79,8 @@ def squared_wavenumbers(ny: int, nx: int, dx: float = 1.0) -> np.ndarray:
 
 def fft2(field: tf.Tensor) -> tf.Tensor:
     """2D FFT over the last two axes of a real field, in the matching complex dtype."""
-    return tf.signal.fft2d(tf.cast(field, complex_dtype(field.dtype)))
+    # tf.complex, not tf.cast: its gradient is the real part without a lossy-cast warning.
+    return tf.signal.fft2d(tf.complex(field, tf.zeros_like(field)))
 
 
 def ifft2_real(spectrum: tf.Tensor) -> tf.Tensor:

@@ -113,6 +113,12 @@ class Problem(abc.ABC):
         del x, batch
         return {}
 
+    def image_summary(self, batch: Batch, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor | None:
+        """Images `[n, h, w, 1|3]` in [0, 1] of a batch, its prediction `x` and `y = P(x)`,
+        written to TensorBoard every few hundred steps; None (default): no images."""
+        del batch, x, y
+        return None
+
     def supervised_labels(self, batch: Batch) -> tf.Tensor:
         """Labels for supervised training: `x*` unless the problem says otherwise."""
         return batch[X_TARGET]

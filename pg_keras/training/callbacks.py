@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pg_keras.problems.base import Problem
 from pg_keras.training.model import METRICS, NON_FINITE_TENSORS
 
 
@@ -166,3 +167,43 @@ class ProfileSteps(keras.callbacks.Callback):
     def _stop(self):
         tf.profiler.experimental.stop()
         self._running = False
+
+
+class FieldImages(keras.callbacks.Callback):
+    """Writes `Problem.image_summary` of a fixed batch to TensorBoard every `every` steps.
+
+    The batch (`examples` events from the data stream `(seed, −2)`, apart from
+    training's) stays the same all run, so the images show one prediction
+    improving. Problems whose `image_summary` returns None get no images.
+    """
+
+    def __init__(self, writer: tf.summary.SummaryWriter, every: int, seed: int, examples: int = 4):
+        super().__init__()
+        self.writer = writer
+        self.every = every
+        self.seed = seed
+        self.examples = examples
+        self._batch = None
+        self._last_step = None
+
+    def on_train_begin(self, logs=None):
+        problem = self.model.problem
+        if type(problem).image_summary is Problem.image_summary:
+            return  # the Problem default: no images, and no forward pass to find out
+        self._batch = problem.generate(self.examples, tf.constant([self.seed, -2], tf.int64))
+        self._last_step = int(self.model.step.numpy())
+        if self._images() is None:
+            self._batch = None
+
+    def _images(self):
+        x = self.model.predict_x(self._batch, training=False)
+        y = self.model._simulate(x, self._batch)
+        return self.model.problem.image_summary(self._batch, x, y)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.step.numpy())
+        if self._batch is None or step - self._last_step < self.every:
+            return
+        self._last_step = step
+        with self.writer.as_default(step=step):
+            tf.summary.image("y*, predicted x, x*, P(x)", self._images(), max_outputs=self.examples)

@@ -30,11 +30,15 @@ from pg_keras.config import RESUMABLE_CHANGES, TrainingConfig
 from pg_keras.problems import Problem, get_problem
 from pg_keras.training.callbacks import (
     CurveRecorder,
+    FieldImages,
     NonFiniteGuard,
     PeriodicCheckpoint,
     ProfileSteps,
 )
 from pg_keras.training.model import PhysicsModel
+
+#: Steps between TensorBoard images of the problem's fields (`Problem.image_summary`).
+IMAGE_EVERY = 200
 
 
 class RunDirectoryError(ValueError):
@@ -279,6 +283,8 @@ def train(
             recorder,
             PeriodicCheckpoint(manager, config.checkpoint_every, on_save=save_curve),
         ]
+        if writer is not None:
+            callbacks.append(FieldImages(writer, IMAGE_EVERY, config.seed))
         if profile:
             callbacks.append(ProfileSteps(str(run_dir / "profile"), first_chunk=1, chunks=2))
         model.fit(

@@ -1,0 +1,141 @@
+"""The heat equation `∂u/∂t = ν∇²u` on a periodic grid, computed exactly (paper 3.3, B.4).
+
+    ŷ_k = x̂_k · exp(−κ_k),   κ_k = (2π)²|k|² ν t,   k = fftfreq(n, dx) (cycles per unit)
+
+Fields are `[batch, ny, nx]`. The paper's setting is 64 × 64 unit cells,
+`ν t = 8`: a mode with `|k|² ≥ 0.28` is damped below e⁻⁸⁸ and cannot be
+recovered. The physics runs in float64: in float32 `exp(−κ)` underflows for
+most modes and the inverse's amplification `exp(κ)` (up to e⁸⁸ ≈ 1.7e38)
+overflows; `check_dtype` refuses float32 where the inverse is used.
+
+`probabilistic_inverse` is the authors' stable inverse (EXPERIMENTS.md
+section 4): per Fourier mode of the residual it weighs the probability that
+the mode is signal (amplitude ~ `64·e^{−κ}`) against noise (amplitude ~
+`1e-6·‖r‖₂`) and inverts, leaves or damps the mode accordingly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from pg_keras.physics import fields
+
+#: The inverse amplifies a mode by at most e^88 (the authors' cap; float64 overflows near e^709).
+MAX_EXPONENT = 88.0
+
+
+def decay_exponents(ny: int, nx: int, nu_t: float, dx: float = 1.0) -> np.ndarray:
+    """`κ_k = (2π)²|k|² ν t`, `[ny, nx]` on the FFT grid."""
+    if not nu_t >= 0:
+        raise ValueError(f"Expected `nu_t` >= 0. Received: nu_t={nu_t}")
+    return (2 * np.pi) ** 2 * fields.squared_wavenumbers(ny, nx, dx) * nu_t
+
+
+def check_dtype(field: tf.Tensor, what: str) -> None:
+    if field.dtype != tf.float64:
+        raise ValueError(
+            f"Expected float64 fields for the {what} (exp(±κ) leaves float32's range at "
+            f"ν t = 8). Received: dtype={field.dtype.name}; cast to float64 first"
+        )
+
+
+def simulate(x: tf.Tensor, nu_t: float, dx: float = 1.0) -> tf.Tensor:
+    """`y = P(x)`: diffusion of `x` `[batch, ny, nx]` for time `t` with viscosity `ν`, exactly."""
+    fields.check_field(x, "x")
+    ny, nx = int(x.shape[1]), int(x.shape[2])
+    kernel = tf.constant(np.exp(-decay_exponents(ny, nx, nu_t, dx)), x.dtype)
+    return fields.ifft2_real(fields.fft2(x) * tf.cast(kernel, fields.complex_dtype(x.dtype)))
+
+
+def inverse_weights(
+    residual: tf.Tensor, nu_t: float, dx: float = 1.0, noise_floor: tf.Tensor | float = 0.0
+) -> tf.Tensor:
+    """The per-mode exponent `a ∈ [−1, 1]` of the probabilistic inverse, `[batch, ny, nx]`.
+
+    `a = 1` inverts the mode exactly, `a = 0` leaves it, `a = −1` damps it
+    (steps 2–4 of the algorithm in EXPERIMENTS.md section 4).
+
+    `noise_floor` (`[batch]` or scalar, default 0: the authors' algorithm)
+    bounds the noise scale from below, `σ = max(1e-6·‖r‖₂, noise_floor)`; an
+    iterated solver needs it once `r` nears round-off (see `heat` solvers).
+    """
+    check_dtype(residual, "probabilistic inverse")
+    fields.check_field(residual, "residual")
+    ny, nx = int(residual.shape[1]), int(residual.shape[2])
+    kappa = decay_exponents(ny, nx, nu_t, dx)
+    amplitude = tf.constant(64.0 * np.exp(-kappa), tf.float64)
+    magnitude = tf.abs(fields.fft2(residual))
+    noise = 1e-6 * tf.norm(tf.reshape(residual, [tf.shape(residual)[0], -1]), axis=1)
+    noise = tf.reshape(tf.maximum(noise, tf.cast(noise_floor, tf.float64)), [-1, 1, 1])
+
+    def half_gaussian(ratio):
+        p = 0.5 * tf.exp(-0.5 * tf.square(ratio))
+        return tf.where(tf.math.is_nan(p), tf.zeros_like(p), p)
+
+    p_signal = half_gaussian(magnitude / amplitude)
+    # A zero residual gives 0/0 here; its modes are all 0, so any weight is right.
+    p_noise = half_gaussian(magnitude / noise)
+    total = p_signal + p_noise
+    p = tf.where(total > 0, p_signal / tf.where(total > 0, total, 1.0), tf.zeros_like(total))
+    decided = tf.logical_or(p <= 0.5, p >= 0.68)
+    return tf.where(decided, 2.0 * (p - 0.5), tf.zeros_like(p))
+
+
+def probabilistic_inverse(
+    x: tf.Tensor,
+    y: tf.Tensor,
+    y_target: tf.Tensor,
+    nu_t: float,
+    dx: float = 1.0,
+    noise_floor: tf.Tensor | float = 0.0,
+) -> tf.Tensor:
+    """`x̃ = x + Re IFFT(r̂ · exp(a · min(κ, 88)))`, `r = y* − y` (step 5 of the algorithm).
+
+    All `[batch, ny, nx]` float64. With `a = 1` on a mode, `x̃`'s mode is the
+    exact inverse `x̂ + r̂ e^{κ}` (for `κ ≤ 88`).
+    """
+    check_dtype(x, "probabilistic inverse")
+    residual = y_target - y
+    a = inverse_weights(residual, nu_t, dx, noise_floor)
+    ny, nx = int(x.shape[1]), int(x.shape[2])
+    kappa = tf.constant(np.minimum(decay_exponents(ny, nx, nu_t, dx), MAX_EXPONENT), tf.float64)
+    gain = tf.cast(tf.exp(a * kappa), tf.complex128)
+    return x + fields.ifft2_real(fields.fft2(residual) * gain)
+
+
+def random_boxes(
+    batch_size: int,
+    seed: tf.Tensor,
+    grid: tuple[int, int] = (64, 64),
+    boxes: tuple[int, int] = (4, 10),
+    max_half_size: float = 10.0,
+    centre_fraction: float = 0.8,
+    dtype: tf.DType = tf.float32,
+) -> tf.Tensor:
+    """The authors' x*: a sum of boxes per example, `[batch, ny, nx]`.
+
+    Each example has `boxes[0]..boxes[1]` boxes (inclusive), half-size
+    U[0, `max_half_size`) per axis, strength U[0, 1), centre uniform in the
+    middle `centre_fraction` of the domain (in cells). A cell belongs to a box
+    when its centre `(i + ½, j + ½)` lies within the box.
+    """
+    low, high = boxes
+    if not 0 < low <= high:
+        raise ValueError(f"Expected 0 < boxes[0] <= boxes[1]. Received: boxes={boxes}")
+    ny, nx = grid
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
+    shape = [batch_size, high]
+    count = tf.random.stateless_uniform([batch_size, 1], seeds[0], low, high + 1, tf.int32)
+    present = tf.cast(tf.range(high)[None, :] < count, dtype)
+    strength = tf.random.stateless_uniform(shape, seeds[1], 0, 1, dtype) * present
+    half = tf.random.stateless_uniform([*shape, 2], seeds[2], 0, max_half_size, dtype)
+    margin = 0.5 * (1 - centre_fraction)
+    cy = tf.random.stateless_uniform(shape, seeds[3], margin * ny, (1 - margin) * ny, dtype)
+    cx = tf.random.stateless_uniform(shape, seeds[4], margin * nx, (1 - margin) * nx, dtype)
+    ys = tf.range(ny, dtype=dtype) + 0.5
+    xs = tf.range(nx, dtype=dtype) + 0.5
+    inside_y = tf.cast(tf.abs(ys[None, None, :] - cy[..., None]) <= half[..., 0:1], dtype)
+    inside_x = tf.cast(tf.abs(xs[None, None, :] - cx[..., None]) <= half[..., 1:2], dtype)
+    # [batch, box, ny, nx] summed over boxes.
+    return tf.einsum("bk,bky,bkx->byx", strength, inside_y, inside_x)

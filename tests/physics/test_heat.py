@@ -1,0 +1,85 @@
+"""Exact periodic diffusion and the probabilistic inverse of `pg_keras.physics.heat`."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pg_keras.physics import fields, heat
+
+NU_T = 8.0
+
+
+def boxes(batch=3, grid=(16, 16), seed=0, max_half_size=4.0):
+    return heat.random_boxes(
+        batch, tf.constant([seed, 1], tf.int64), grid, max_half_size=max_half_size, dtype=tf.float64
+    )
+
+
+def test_simulate_matches_numpy_fft_and_keeps_the_mean():
+    x = boxes()
+    kappa = (2 * np.pi) ** 2 * (np.fft.fftfreq(16)[:, None] ** 2 + np.fft.fftfreq(16) ** 2) * NU_T
+    expected = np.real(np.fft.ifft2(np.fft.fft2(x.numpy()) * np.exp(-kappa)))
+    y = heat.simulate(x, NU_T)
+    np.testing.assert_allclose(y, expected, atol=1e-12)
+    np.testing.assert_allclose(tf.reduce_mean(y, [1, 2]), tf.reduce_mean(x, [1, 2]), rtol=1e-12)
+
+
+def test_simulate_gradient_checks():
+    """Finite differences, and autodiff equals the analytic adjoint (P is self-adjoint)."""
+    x = tf.constant(np.random.default_rng(0).normal(size=[1, 4, 4]), tf.float64)
+    theoretical, numerical = tf.test.compute_gradient(lambda z: heat.simulate(z, 0.05), [x])
+    np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-7)
+    v = tf.constant(np.random.default_rng(1).normal(size=[1, 4, 4]), tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = heat.simulate(x, 0.05)
+    np.testing.assert_allclose(
+        tape.gradient(y, x, output_gradients=v), heat.simulate(v, 0.05), atol=1e-12
+    )
+
+
+def test_noise_free_inverse_inverts_every_mode_it_keeps_exactly():
+    x_true, x = boxes(seed=1), boxes(seed=2)
+    y_target, y = heat.simulate(x_true, NU_T), heat.simulate(x, NU_T)
+    a = heat.inverse_weights(y_target - y, NU_T).numpy()
+    kept = a == 1.0
+    kappa = heat.decay_exponents(16, 16, NU_T)
+    assert kept.sum(axis=(1, 2)).min() >= 20  # the coarse modes, in every example
+    assert (np.broadcast_to(kappa, a.shape)[kept] <= heat.MAX_EXPONENT).all()
+    x_tilde = heat.probabilistic_inverse(x, y, y_target, NU_T)
+    got, want = np.fft.fft2(x_tilde.numpy()), np.fft.fft2(x_true.numpy())
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(got[kept], want[kept], atol=1e-8 * scale)
+    # Damped modes (a = −1) are not amplified: they change by at most the residual's mode.
+    damped = a == -1.0
+    change = np.abs(got - np.fft.fft2(x.numpy()))[damped]
+    residual = np.abs(np.fft.fft2((y_target - y).numpy()))[damped]
+    assert (change <= residual + 1e-12 * scale).all()
+
+
+def test_inverse_of_zero_residual_is_identity():
+    x = boxes()
+    y = heat.simulate(x, NU_T)
+    np.testing.assert_allclose(heat.probabilistic_inverse(x, y, y, NU_T), x, atol=0)
+
+
+def test_inverse_refuses_float32():
+    x = tf.zeros([1, 4, 4], tf.float32)
+    with pytest.raises(ValueError, match="float64.*dtype=float32"):
+        heat.probabilistic_inverse(x, x, x, NU_T)
+
+
+def test_random_boxes_statistics_and_determinism():
+    x = boxes(batch=64, grid=(32, 32), max_half_size=1.0)
+    again = boxes(batch=64, grid=(32, 32), max_half_size=1.0)
+    np.testing.assert_array_equal(x, again)
+    values = x.numpy()
+    assert values.min() >= 0 and values.max() <= 10
+    # Centres in [3.2, 28.8) and half-sizes < 1 leave the outer 2 cells empty.
+    assert values[:, :2].max() == 0 and values[:, :, -2:].max() == 0
+    assert (values.reshape(64, -1).max(axis=1) > 0).mean() > 0.9
+
+
+def test_wavenumbers_are_cycles_per_cell():
+    k2 = fields.squared_wavenumbers(4, 4)
+    assert k2[0, 0] == 0 and k2[2, 2] == 0.5

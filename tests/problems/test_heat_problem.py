@@ -1,0 +1,93 @@
+"""The heat problem on a 16 × 16 grid: data, mean shift, metric, schemes, solvers, training."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pg_keras.physical_gradient import physics_backward, physics_forward
+from pg_keras.problems import get_problem
+from pg_keras.problems.heat import HeatSpec
+from pg_keras.solving import solve
+from pg_keras.training.compare import compare
+
+TINY = {"ny": 16, "nx": 16, "max_half_size": 4.0, "levels": 2, "filters": 4, "nu_t": 2.0}
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return get_problem("heat", TINY)
+
+
+@pytest.fixture(scope="module")
+def batch(problem):
+    return problem.generate(4, tf.constant([0, 5], tf.int64))
+
+
+def test_batch_is_float64_and_y_is_the_diffused_x(problem, batch):
+    assert batch["y_target"].dtype == tf.float64 and batch["x_target"].shape == (4, 16, 16)
+    np.testing.assert_allclose(problem.simulate(batch["x_target"], {}), batch["y_target"])
+
+
+def test_postprocess_shifts_the_mean_to_the_observation(problem, batch):
+    x = tf.random.stateless_normal([4, 16, 16], [1, 2], dtype=tf.float64)
+    shifted = problem.postprocess(x, batch)
+    np.testing.assert_allclose(
+        tf.reduce_mean(shifted, [1, 2]), tf.reduce_mean(batch["y_target"], [1, 2]), atol=1e-12
+    )
+
+
+def test_x_error_is_the_l1_norm(problem, batch):
+    x = batch["x_target"] + 0.5
+    np.testing.assert_allclose(problem.x_error(x, batch), np.full(4, 0.5 * 256))
+
+
+def test_pg_rule_through_the_layer_is_the_probabilistic_inverse(problem, batch):
+    rule = problem.scheme("inverse-physics").rule
+    x = problem.initial_guess(batch)
+    y, residuals = physics_forward(x, lambda z: problem.simulate(z, {}), rule)
+    dy = y - batch["y_target"]  # a sum-reduced ½‖y − y*‖²
+    delta = physics_backward(residuals, dy, rule, "sum")
+    expected = x - problem.inverse(x, y, batch["y_target"])
+    np.testing.assert_allclose(delta, expected, atol=1e-12)
+
+
+def test_spec_refuses_float32_physics():
+    with pytest.raises(ValueError, match="float64.*physics_dtype='float32'"):
+        HeatSpec(physics_dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def paper_problem():
+    return get_problem("heat")
+
+
+@pytest.mark.parametrize("solver", ["gd", "lbfgs", "inverse-physics"])
+def test_solvers_lower_the_error_and_give_a_curve(paper_problem, solver):
+    """On the paper's 64 × 64 grid, ν t = 8 (the inverse's amplitude prior assumes it)."""
+    batch = paper_problem.generate(2, tf.constant([0, 9], tf.int64))
+    result = solve(paper_problem, solver, batch, iterations=5)
+    assert result.curve.shape[1] == 2 and result.curve.shape[0] >= 2
+    assert (result.x_error < result.initial_x_error).all()
+    assert set(result.status) <= {"converged", "max_iterations"}
+
+
+def test_image_summary_is_four_fields_on_one_scale(problem, batch):
+    x = batch["y_target"]
+    image = problem.image_summary(batch, x, problem.simulate(x, {}))
+    assert image.shape == (4, 16, 4 * 17 - 1, 1)
+    assert float(tf.reduce_min(image)) >= 0 and float(tf.reduce_max(image)) <= 1
+
+
+def test_every_scheme_trains_two_steps(tmp_path):
+    report = compare(
+        "heat",
+        ["inverse-physics", "lbfgs"],
+        2,
+        [0],
+        tmp_path,
+        batch_size=2,
+        verbose=0,
+        spec={**TINY, "lbfgs_iterations": 2},
+    )
+    for result in report["results"].values():
+        assert np.isfinite(result["final"]["x_mae"])
