@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pg_keras.problems.base import Problem, Scheme
+from pg_keras.problems.fluid import FluidProblem
 from pg_keras.problems.heat import HeatProblem
 from pg_keras.problems.poisson import PoissonProblem
 from pg_keras.problems.sin import SinProblem
@@ -15,6 +16,7 @@ from pg_keras.problems.wavepacket import WavePacketProblem
 PROBLEMS: dict[str, type[Problem]] = {
     SinProblem.name: SinProblem,
     WavePacketProblem.name: WavePacketProblem,
+    FluidProblem.name: FluidProblem,
     HeatProblem.name: HeatProblem,
     PoissonProblem.name: PoissonProblem,
 }

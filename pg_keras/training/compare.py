@@ -132,11 +132,31 @@ def compare(
             report["results"][name]["extra_final"] = {
                 key: statistics.median(curves[key][-1][1] for curves in extra) for key in extra[0]
             }
+    report["steps_to_match"] = steps_to_match(report)
     if baseline:
         report["baseline"] = baseline_section(
             problem, report, baseline, baseline_events, baseline_iterations, seeds[0]
         )
     return report
+
+
+def steps_to_match(report: dict, metric: str = "x_mae") -> dict:
+    """`{scheme: {other: step}}`: the first logged step at which `scheme`'s
+    median-over-seeds curve reaches `other`'s final (median) `metric`, None if never.
+
+    The paper's "iterations to match": e.g. PG needs 55 iterations to reach
+    the error Adam has after 20k (fluid, section 3.4).
+    """
+    column = {"y_loss": 1, "x_mae": 2}[metric]
+    out: dict = {}
+    for name, entry in report["results"].items():
+        runs = [[[p[0], p[column]] for p in run["curve"]] for run in entry["runs"]]
+        out[name] = {
+            other: _crossing(runs, theirs["final"][metric] * (1 + 1e-12))["first"]
+            for other, theirs in report["results"].items()
+            if other != name
+        }
+    return out
 
 
 def _extra_curves(problem, points: list[dict]) -> dict:

@@ -1,0 +1,383 @@
+"""Incompressible flow with a marker: infer `v0` from `(m0, m_t)` (paper 3.4, appendix B.5).
+
+Physics (`pg_keras.physics.fluid`): 64 × 64 cells, `dx = 2` (a 128 × 128
+periodic domain), 8 steps of `dt = 0.25` (t = 2); staggered velocity, marker
+at cell centres, MacCormack advection, pressure projection, energy
+renormalisation. `x ≡ v0` is a centred velocity `[batch, 64, 64, 2]`
+(vx, vy), averaged onto the faces by the simulator; `y = m_t`.
+
+Data (EXPERIMENTS.md 5; B.5 in words, the numbers from the authors' later
+code), per example:
+
+* marker centre `c ~ U[32, 96]²`; `m0` = 1 on the top fraction
+  `f ~ U[0.05, 0.15]` of a smooth noise field inside the box `c ± 28`, else 0.
+  "Smooth noise": white noise low-passed in Fourier space by
+  `exp(−½ |k|² σ²)`, `σ = marker_smoothness` (8 length units; not given in
+  the paper, chosen so that a marker is a few irregular blobs like Fig. 6a);
+* uniform velocity `u = (64 − centre_of_mass(m0)) / t` (moves the marker to
+  the domain centre), vortex strength `ω ~ U[−2, 2]`;
+* `v0 = u + ω · exp(−|d|²/(2·20²)) · (−d_y, d_x) + 0.1 · n`, `d = r − (64, 64)`,
+  with `n` two smooth noise maps (`σ = velocity_noise_smoothness`) scaled to
+  unit standard deviation per example;
+* `m_t = P(v0)`.
+
+Batch keys: `y_target` (m_t), `x_target` (v0), `marker0` (m0, the simulator's
+context) and `marker_target` (m_t again). The copy is there because the
+physics layer hands a PG rule `y − s·dy`, which equals `m*` only for a
+squared loss; B.5's inverse simulator runs backwards from `m*` itself.
+
+Objective: B.5's frequency-weighted `Σ sqrt(max(|F(m − m*)·w|², 1e-5))`
+(`physics.fluid.frequency_weighted_loss`), `w_k = exp(−½|k|²·80²)`, `k` in
+cycles per length unit (B.5 does not say which unit; this one keeps the
+lowest few modes). `y_loss` stays `½‖m − m*‖²`; `x_mae` is mean |v0 − v0*|
+over cells and both components.
+
+Network: a U-Net with 5 levels on `[m0, m_t]` (2 maps), 2 output maps
+(`pg_keras.networks.unet`). Adam, lr 0.005, batch 64.
+
+Schemes: `adjoint` (backprop through the simulator) and `inverse-physics`,
+the PG from B.5's inverse simulator (`physics.fluid.inverse_vortex_update`,
+`inverse_iterations` updates per PG): `x̃ = u + ω'·φ` fits only the uniform
+flow and the one vortex, ignoring the small-scale noise, which limits the
+accuracy it can reach (as B.5 says).
+
+Per-event solvers (`pg-keras solve fluid --solver …`): `gd`, gradient descent
+on the objective with `η = gd_learning_rate` (paper Fig. 6b: η = 1), and
+`inverse-physics`, the inverse simulator iterated, both from `v0 = 0`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pg_keras.physics import fluid as physics
+from pg_keras.problems.base import X_TARGET, Y_TARGET, Batch, Problem, Scheme
+from pg_keras.rules import InversePhysics
+from pg_keras.rules.base import BackwardContext
+from pg_keras.solving import Solver, SolverOutput, gradient_descent
+
+MARKER0 = "marker0"
+MARKER_TARGET = "marker_target"
+
+
+@dataclasses.dataclass(frozen=True)
+class FluidSpec:
+    """Physics, data, loss and inverse-solver settings (defaults: the paper's, see module doc)."""
+
+    resolution: int = 64
+    dx: float = 2.0
+    dt: float = 0.25
+    steps: int = 8
+    #: MacCormack correction strength (0: semi-Lagrangian).
+    correction: float = 1.0
+    marker_center_min: float = 32.0
+    marker_center_max: float = 96.0
+    marker_half_box: float = 28.0
+    fraction_min: float = 0.05
+    fraction_max: float = 0.15
+    marker_smoothness: float = 8.0
+    vortex_width: float = 20.0
+    vortex_strength_max: float = 2.0
+    velocity_noise: float = 0.1
+    velocity_noise_smoothness: float = 6.0
+    loss_wavelength: float = 80.0
+    #: B.5's inverse simulator: step on the vortex strength and updates per PG.
+    inverse_step_size: float = 1e-3
+    inverse_iterations: int = 1
+    #: Per-event gradient descent step (paper Fig. 6b: η = 1).
+    gd_learning_rate: float = 1.0
+    jit_compile: bool = True
+    physics_dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.resolution < 16 or self.resolution % 16:
+            # Four 2x poolings of the 5-level U-Net.
+            raise ValueError(
+                f"Expected `resolution` a multiple of 16. Received: resolution={self.resolution}"
+            )
+        for name in ("dx", "dt", "marker_half_box", "vortex_width", "inverse_step_size"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Expected `{name}` > 0. Received: {name}={getattr(self, name)}")
+        if self.steps < 1 or self.inverse_iterations < 1:
+            raise ValueError(
+                "Expected `steps` >= 1 and `inverse_iterations` >= 1. Received: "
+                f"steps={self.steps}, inverse_iterations={self.inverse_iterations}"
+            )
+        if not 0 < self.fraction_min <= self.fraction_max < 1:
+            raise ValueError(
+                "Expected 0 < fraction_min <= fraction_max < 1. Received: "
+                f"fraction_min={self.fraction_min}, fraction_max={self.fraction_max}"
+            )
+        size = self.resolution * self.dx
+        if not 0 <= self.marker_center_min <= self.marker_center_max <= size:
+            raise ValueError(
+                f"Expected 0 <= marker_center_min <= marker_center_max <= {size} (the domain). "
+                f"Received: {self.marker_center_min}, {self.marker_center_max}"
+            )
+        if self.physics_dtype not in ("float32", "float64"):
+            raise ValueError(
+                "Expected physics_dtype 'float32' or 'float64'. "
+                f"Received: physics_dtype={self.physics_dtype!r}"
+            )
+
+    @property
+    def duration(self) -> float:
+        return self.dt * self.steps
+
+    @property
+    def size(self) -> float:
+        return self.resolution * self.dx
+
+
+def smooth_noise(shape, seed: tf.Tensor, smoothness: float, dx: float, dtype) -> tf.Tensor:
+    """White noise `[batch, ny, nx]` low-passed by `exp(−½|k|²σ²)` (k in cycles per length
+    unit), then normalised to zero mean and unit standard deviation per example."""
+    ny, nx = shape[1], shape[2]
+    white = tf.random.stateless_normal(shape, seed, dtype=dtype)
+    ky, kx = np.fft.fftfreq(ny, dx), np.fft.fftfreq(nx, dx)
+    k2 = (2 * np.pi) ** 2 * (ky[:, None] ** 2 + kx[None, :] ** 2)
+    complex_dtype = tf.complex128 if dtype == tf.float64 else tf.complex64
+    gain = tf.constant(np.exp(-0.5 * k2 * smoothness**2), complex_dtype)
+    field = tf.math.real(tf.signal.ifft2d(tf.signal.fft2d(tf.cast(white, complex_dtype)) * gain))
+    field = field - tf.reduce_mean(field, axis=[1, 2], keepdims=True)
+    return field / tf.math.reduce_std(field, axis=[1, 2], keepdims=True)
+
+
+def _unet(shape, outputs: int, levels: int, filters: int) -> keras.Model:
+    """A plain U-Net: per level two 3×3 ReLU convs, max-pool down, upsample + skip up.
+
+    5 levels of 16 filters give 48,994 weights (B.5: 49,570; its exact layout
+    is not given). Interim: to be replaced by the shared `pg_keras.networks`
+    U-Net once it is committed.
+    """
+    inputs = keras.Input(shape, name="markers")
+    h, skips = inputs, []
+    for level in range(levels):
+        if level:
+            h = keras.layers.MaxPooling2D(2, name=f"down{level}")(h)
+        for conv in range(2):
+            h = keras.layers.Conv2D(
+                filters, 3, padding="same", activation="relu", name=f"enc{level}_{conv}"
+            )(h)
+        skips.append(h)
+    for level in range(levels - 2, -1, -1):
+        h = keras.layers.UpSampling2D(2, name=f"up{level}")(h)
+        h = keras.layers.Concatenate(name=f"skip{level}")([h, skips[level]])
+        for conv in range(2):
+            h = keras.layers.Conv2D(
+                filters, 3, padding="same", activation="relu", name=f"dec{level}_{conv}"
+            )(h)
+    outputs_ = keras.layers.Conv2D(outputs, 1, name="velocity")(h)
+    return keras.Model(inputs, outputs_, name="fluid_unet")
+
+
+class FluidProblem(Problem):
+    """Infer the initial velocity `v0` of a 2D incompressible flow from `(m0, m_t)` (paper 3.4)."""
+
+    name = "fluid"
+    spec_class = FluidSpec
+    learning_rate = 0.005
+    batch_size = 64
+    optimizer = "adam"
+    x_error_description = "mean |v0 − v0*| over cells and both components"
+
+    # Physics -------------------------------------------------------------------
+    @functools.cached_property
+    def _simulate_compiled(self):
+        spec = self.spec
+
+        def run(velocity0, marker0):
+            states = physics.simulate(
+                velocity0, marker0, spec.dt, spec.dx, spec.steps, correction=spec.correction
+            )
+            return states[-1].marker
+
+        return tf.function(run, jit_compile=spec.jit_compile, reduce_retracing=True)
+
+    def simulate(self, x: tf.Tensor, extras: Batch) -> tf.Tensor:
+        """`m_t = P(v0)` from `extras["marker0"]`, `[batch, n, n]`."""
+        marker0 = tf.cast(extras[MARKER0], x.dtype)
+        return self._simulate_compiled(x, marker0)
+
+    def sequence(self, x: tf.Tensor, marker0: tf.Tensor) -> tf.Tensor:
+        """The marker at every step, `[steps + 1, batch, n, n]` (for figures)."""
+        spec = self.spec
+        states = physics.simulate(x, marker0, spec.dt, spec.dx, spec.steps)
+        return tf.stack([s.marker for s in states])
+
+    def objective(self, y: tf.Tensor, y_target: tf.Tensor) -> tf.Tensor:
+        return physics.frequency_weighted_loss(y, y_target, self.spec.dx, self.spec.loss_wavelength)
+
+    # Data ----------------------------------------------------------------------
+    def generate(self, batch_size: int, seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        spec = self.spec
+        dtype = self.physics_dtype
+        n = spec.resolution
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 6)
+        centre = tf.random.stateless_uniform(
+            [batch_size, 2], seeds[0], spec.marker_center_min, spec.marker_center_max, dtype
+        )
+        fraction = tf.random.stateless_uniform(
+            [batch_size], seeds[1], spec.fraction_min, spec.fraction_max, dtype
+        )
+        noise = smooth_noise([batch_size, n, n], seeds[2], spec.marker_smoothness, spec.dx, dtype)
+        coordinates = (tf.range(n, dtype=dtype) + 0.5) * spec.dx
+        in_x = tf.abs(coordinates[None, None, :] - centre[:, 0, None, None]) <= spec.marker_half_box
+        in_y = tf.abs(coordinates[None, :, None] - centre[:, 1, None, None]) <= spec.marker_half_box
+        box = in_x & in_y
+        inside = tf.reduce_sum(tf.cast(box, tf.int32), axis=[1, 2])
+        marked = tf.maximum(1, tf.cast(tf.round(fraction * tf.cast(inside, dtype)), tf.int32))
+        ranked = tf.sort(
+            tf.reshape(tf.where(box, noise, -np.inf), [batch_size, -1]), 1, "DESCENDING"
+        )
+        threshold = tf.gather(ranked, marked - 1, batch_dims=1)
+        marker0 = tf.cast(box & (noise >= threshold[:, None, None]), dtype)
+
+        uniform = physics.uniform_velocity(marker0, spec.dx, spec.duration)
+        strength = tf.random.stateless_uniform(
+            [batch_size], seeds[3], -spec.vortex_strength_max, spec.vortex_strength_max, dtype
+        )
+        middle = tf.fill([batch_size, 2], tf.constant(spec.size / 2, dtype))
+        vortex = physics.vortex_profile(n, n, spec.dx, middle, spec.vortex_width, dtype)
+        small = tf.stack(
+            [
+                smooth_noise([batch_size, n, n], s, spec.velocity_noise_smoothness, spec.dx, dtype)
+                for s in (seeds[4], seeds[5])
+            ],
+            axis=-1,
+        )
+        velocity0 = (
+            uniform[:, None, None, :]
+            + strength[:, None, None, None] * vortex
+            + spec.velocity_noise * small
+        )
+        marker_t = self._simulate_compiled(velocity0, marker0)
+        return {
+            Y_TARGET: marker_t,
+            X_TARGET: velocity0,
+            MARKER0: marker0,
+            MARKER_TARGET: marker_t,
+        }
+
+    # Network -------------------------------------------------------------------
+    def network_input(self, batch: Batch) -> tf.Tensor:
+        """`[m0, m_t]` as 2 maps, `[batch, n, n, 2]` float32."""
+        return tf.cast(tf.stack([batch[MARKER0], batch[Y_TARGET]], axis=-1), tf.float32)
+
+    def build_network(self) -> keras.Model:
+        """B.5's U-Net: 5 levels, 2 maps in (m0, m_t), 2 maps out (v0 at cell centres)."""
+        n = self.spec.resolution
+        return _unet((n, n, 2), 2, levels=5, filters=16)
+
+    # Gradient schemes ----------------------------------------------------------
+    @functools.cached_property
+    def _inverse_compiled(self):
+        spec = self.spec
+
+        def run(velocity0, marker0, marker_target):
+            velocity = velocity0
+            for _ in range(spec.inverse_iterations):
+                velocity, _, _ = physics.inverse_vortex_update(
+                    velocity,
+                    marker0,
+                    marker_target,
+                    spec.dt,
+                    spec.dx,
+                    spec.steps,
+                    spec.vortex_width,
+                    spec.inverse_step_size,
+                )
+            return velocity
+
+        return tf.function(run, jit_compile=spec.jit_compile, reduce_retracing=True)
+
+    def inverse_simulator(self, context: BackwardContext) -> tf.Tensor:
+        """B.5's `P⁻¹(m0, m* | v0)`: `u + ω'·φ` after `inverse_iterations` updates."""
+        x = context.x
+        extras = context.extras
+        return self._inverse_compiled(
+            x, tf.cast(extras[MARKER0], x.dtype), tf.cast(extras[MARKER_TARGET], x.dtype)
+        )
+
+    def schemes(self):
+        spec = self.spec
+        base = super().schemes()
+        return {
+            "adjoint": base["adjoint"],
+            "supervised": base["supervised"],
+            "inverse-physics": lambda: Scheme(
+                "inverse-physics",
+                InversePhysics(self.inverse_simulator, name="B.5 inverse simulator"),
+                description=f"PG from {spec.inverse_iterations} update(s) of B.5's inverse "
+                "simulator (uniform flow + one vortex)",
+            ),
+        }
+
+    # Per-event solving -----------------------------------------------------------
+    def solvers(self) -> dict[str, Solver]:
+        return {
+            "gd": gradient_descent(self.spec.gd_learning_rate),
+            "inverse-physics": self._solve_inverse_physics,
+        }
+
+    def _solve_inverse_physics(
+        self, problem: Problem, batch: Batch, x0: tf.Tensor, iterations: int
+    ) -> SolverOutput:
+        """B.5's inverse simulator iterated `iterations` times on every event at once.
+
+        An event counts as converged once its strength moves less than 1e-4
+        in an update; it keeps iterating (the batch runs together).
+        """
+        del problem
+        marker0 = tf.cast(batch[MARKER0], tf.float64)
+        target = tf.cast(batch[Y_TARGET], tf.float64)
+        spec = self.spec
+        one_update = tf.function(
+            lambda v: physics.inverse_vortex_update(
+                v,
+                marker0,
+                target,
+                spec.dt,
+                spec.dx,
+                spec.steps,
+                spec.vortex_width,
+                spec.inverse_step_size,
+            )[:2],
+            jit_compile=spec.jit_compile,
+        )
+        velocity = tf.cast(x0, tf.float64)
+        one_update(velocity)  # compile outside the timed loop
+        trajectory = [velocity.numpy()]
+        events = int(x0.shape[0])
+        converged = np.zeros(events, bool)
+        previous = None
+        began = time.perf_counter()
+        for _ in range(iterations):
+            velocity, strength = one_update(velocity)
+            strength = strength.numpy()
+            trajectory.append(velocity.numpy())
+            if previous is not None:
+                converged = np.abs(strength - previous) < 1e-4
+            previous = strength
+        seconds = time.perf_counter() - began
+        return SolverOutput(
+            trajectory[-1],
+            converged,
+            np.full(events, iterations),
+            np.full(events, seconds / events),
+            np.stack(trajectory),
+        )
+
+    def initial_guess(self, batch: Batch) -> tf.Tensor:
+        n = self.spec.resolution
+        return tf.zeros([tf.shape(batch[Y_TARGET])[0], n, n, 2], tf.float64)
+
+    def observation_shape(self) -> tuple[int, ...]:
+        n = self.spec.resolution
+        return (n, n)

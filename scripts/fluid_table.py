@@ -1,0 +1,177 @@
+"""Paper Table 1 on this machine: per-event time to reach the trained network's accuracy.
+
+    python scripts/fluid_table.py --network runs/compare-fluid/inverse-physics/seed0 \
+        --events 8 --inverse-iterations 30 --gd-iterations 200 --out docs/fluid_table.json
+
+Network inference is timed batched (all events in one call, median of 10
+calls after a warm-up, divided by the events). The inverse-simulator solver
+(`pg-keras solve fluid --solver inverse-physics`) and gradient descent
+(`--solver gd`, η = 1) run from `v0 = 0` on the same events up to their
+caps; from the per-iteration error curve (mean over events) the script takes
+the first iteration at which the mean x error is at or below the network's,
+and charges the solver's per-event wall time pro rata (time per iteration ×
+iterations). A solver that never gets there is reported as "> cap".
+
+It also times one simulation step (batched, XLA) per example and per cell, and
+the share of the pressure projection in it, measured as the time saved by
+replacing the projection with a no-op solve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from pg_keras.physics import fluid as physics
+from pg_keras.problems import get_problem
+from pg_keras.problems.base import X_TARGET, Y_TARGET
+from pg_keras.solving import solve
+
+
+def load_network(problem, run_dir: pathlib.Path):
+    network = problem.build_network()
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    if latest is None:
+        raise ValueError(f"Expected checkpoints under {run_dir}/checkpoints. Received: none")
+    tf.train.Checkpoint(network=network).restore(latest).expect_partial()
+    return network, latest
+
+
+def median_seconds(function, repeats: int) -> float:
+    function()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def reach(result, level: float) -> dict:
+    """First iteration whose mean x error is <= `level`, and its pro-rata time per event."""
+    curve = np.nanmean(result.curve, axis=1)
+    per_iteration = float(np.median(result.wall_time_s)) / result.iterations_cap
+    hits = np.flatnonzero(curve <= level)
+    first = int(hits[0]) if hits.size else None
+    return {
+        "iterations_cap": result.iterations_cap,
+        "iterations_to_reach": first,
+        "time_per_event_s": None if first is None else first * per_iteration,
+        "time_per_event_at_cap_s": result.iterations_cap * per_iteration,
+        "x_mae_at_cap": float(curve[-1]),
+        "best_x_mae": float(curve.min()),
+        "curve_x_mae": [float(v) for v in curve],
+    }
+
+
+def step_timing(problem, batch_size: int, repeats: int) -> dict:
+    spec = problem.spec
+    batch = problem.generate(batch_size, tf.constant([99, -1], tf.int64))
+    v0 = physics.centered_to_staggered(batch[X_TARGET])
+    state = physics.FluidState(v0, batch["marker0"], tf.zeros_like(batch["marker0"]))
+
+    def no_projection(rhs, dx, guess):
+        del dx, guess
+        zero = tf.zeros([tf.shape(rhs)[0]], tf.int32)
+        return tf.zeros_like(rhs), physics.PoissonResult(
+            zero > 0, zero, tf.zeros_like(rhs[:, 0, 0])
+        )
+
+    timings = {}
+    for name, solver in (("full", physics.spectral_poisson), ("no_projection", no_projection)):
+        run = tf.function(
+            lambda s, solver=solver: physics.step(s, spec.dt, spec.dx, solver).marker,
+            jit_compile=True,
+        )
+        timings[name] = median_seconds(lambda run=run: run(state).numpy(), repeats)
+    full = timings["full"]
+    cells = spec.resolution**2
+    return {
+        "batch": batch_size,
+        "step_ms_batch": 1e3 * full,
+        "step_ms_per_example": 1e3 * full / batch_size,
+        "step_ns_per_cell": 1e9 * full / (batch_size * cells),
+        "projection_share": max(0.0, (full - timings["no_projection"]) / full),
+        "pressure_solver": "spectral (FFT), exact; see physics/fluid.py",
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--network", required=True, type=pathlib.Path, help="a compare run dir")
+    parser.add_argument("--events", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--inverse-iterations", type=int, default=30)
+    parser.add_argument("--gd-iterations", type=int, default=200)
+    parser.add_argument("--timing-batch", type=int, default=16)
+    parser.add_argument("--out", type=pathlib.Path, default=None)
+    parser.add_argument("--spec", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    spec = dict(item.split("=", 1) for item in args.spec)
+    problem = get_problem("fluid", spec)
+    network, checkpoint = load_network(problem, args.network)
+    batch = problem.generate(args.events, tf.constant([args.seed, -1], tf.int64))
+
+    inputs = problem.network_input(batch)
+    infer = tf.function(lambda z: network(z, training=False))
+    x = infer(inputs)
+    network_error = problem.x_error(x, batch).numpy()
+    level = float(network_error.mean())
+    seconds = median_seconds(lambda: infer(inputs).numpy(), 10)
+
+    table = {
+        "network_checkpoint": checkpoint,
+        "events": args.events,
+        "network": {
+            "x_mae": level,
+            "time_per_event_s": seconds / args.events,
+            "batched": args.events,
+        },
+    }
+    events = {key: batch[key] for key in batch}
+    for name, cap in (("inverse-physics", args.inverse_iterations), ("gd", args.gd_iterations)):
+        result = solve(problem, name, events, cap)
+        table[name] = reach(result, level)
+    solver_time = table["inverse-physics"]["time_per_event_s"]
+    table["ratio_inverse_physics_to_network"] = (
+        None if solver_time is None else solver_time / table["network"]["time_per_event_s"]
+    )
+    table["simulation_step"] = step_timing(problem, args.timing_batch, 10)
+    del events[Y_TARGET]
+
+    print(f"network ({checkpoint}): x_mae {level:.3f}, {1e3 * seconds / args.events:.3f} ms/event")
+    for name in ("inverse-physics", "gd"):
+        row = table[name]
+        if row["iterations_to_reach"] is None:
+            print(
+                f"{name}: not reached in {row['iterations_cap']} iterations "
+                f"(> {row['time_per_event_at_cap_s']:.2f} s/event; "
+                f"best x_mae {row['best_x_mae']:.3f})"
+            )
+        else:
+            print(
+                f"{name}: {row['iterations_to_reach']} iterations, "
+                f"{row['time_per_event_s']:.3f} s/event"
+            )
+    ratio = table["ratio_inverse_physics_to_network"]
+    print(f"solver/network time: {'n/a' if ratio is None else f'{ratio:,.0f}x'}")
+    step = table["simulation_step"]
+    print(
+        f"simulation step: {step['step_ms_per_example']:.3f} ms/example, "
+        f"{step['step_ns_per_cell']:.1f} ns/cell, projection {100 * step['projection_share']:.0f}%"
+    )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(table, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

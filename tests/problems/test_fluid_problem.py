@@ -1,0 +1,109 @@
+"""The fluid problem (paper 3.4, B.5) on a 16 × 16 grid: data, loss, PG rule, solvers, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pg_keras.cli import main
+from pg_keras.problems import get_problem
+from pg_keras.problems.fluid import MARKER0, FluidSpec
+from pg_keras.rules.base import BackwardContext
+from pg_keras.solving import solve_fresh
+
+TINY = {
+    "resolution": 16,
+    "marker_center_min": 12.0,
+    "marker_center_max": 20.0,
+    "marker_half_box": 8.0,
+    "marker_smoothness": 3.0,
+    "vortex_width": 6.0,
+    "vortex_strength_max": 1.0,
+    "inverse_step_size": 1e-2,
+    "loss_wavelength": 20.0,
+    "jit_compile": False,
+}
+TINY_ARGS = [arg for key, value in TINY.items() for arg in ("--spec", f"{key}={value}")]
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return get_problem("fluid", TINY)
+
+
+@pytest.fixture(scope="module")
+def batch(problem):
+    return problem.generate(4, tf.constant([3, 0], tf.int64))
+
+
+def test_generate_is_deterministic_and_follows_the_recipe(problem, batch):
+    again = problem.generate(4, tf.constant([3, 0], tf.int64))
+    for key in batch:
+        np.testing.assert_array_equal(batch[key].numpy(), again[key].numpy())
+    marker0 = batch[MARKER0].numpy()
+    assert set(np.unique(marker0)) <= {0.0, 1.0}
+    box_cells = 8  # |x − c| <= 8 with dx = 2: 8 or 9 cells per axis
+    marked = marker0.sum(axis=(1, 2))
+    assert (marked >= 1).all() and (marked <= 0.15 * (box_cells + 1) ** 2 + 1).all()
+    assert batch["x_target"].shape == (4, 16, 16, 2)
+    assert batch["y_target"].shape == (4, 16, 16)
+    assert not np.allclose(batch["y_target"].numpy(), marker0)
+
+
+def test_objective_is_at_its_floor_only_for_a_match(problem, batch):
+    y = batch["y_target"]
+    floor = 16 * 16 * np.sqrt(1e-5)
+    np.testing.assert_allclose(problem.objective(y, y).numpy(), floor, rtol=1e-5)
+    assert (problem.objective(batch[MARKER0], y).numpy() > 2 * floor).all()
+
+
+def test_inverse_physics_pg_points_toward_the_truth(problem, batch):
+    x = tf.zeros_like(batch["x_target"])
+    context = BackwardContext(
+        x=x,
+        y=None,
+        y_target=batch["y_target"],
+        scaled_dy=None,
+        simulate=None,
+        extras=problem.extras(batch),
+    )
+    rule = problem.scheme("inverse-physics").rule
+    x_tilde = x - rule.delta_x(context)
+    before = problem.x_error(x, batch).numpy()
+    after = problem.x_error(x_tilde, batch).numpy()
+    assert (after < before).all() and after.mean() < 0.5 * before.mean(), (before, after)
+
+
+def test_network_maps_two_markers_to_a_velocity():
+    network = get_problem("fluid").build_network()
+    assert network.count_params() == 48994
+    assert network.output_shape == (None, 64, 64, 2)
+
+
+def test_inverse_physics_solver_beats_the_initial_guess(problem):
+    result = solve_fresh(problem, "inverse-physics", events=2, iterations=5)
+    assert (result.x_error < result.initial_x_error).all()
+    assert result.curve.shape == (6, 2)
+
+
+def test_solve_cli_gd_writes_a_report(capsys, tmp_path):
+    report = tmp_path / "gd.json"
+    argv = ["solve", "fluid", "--solver", "gd", "--events", "2", "--iterations", "2"]
+    assert main([*argv, "--report", str(report), *TINY_ARGS]) == 0
+    written = json.loads(report.read_text())
+    assert written["solver"] == "gd" and len(written["curve"]["iteration"]) == 3
+
+
+@pytest.mark.slow
+def test_compare_reports_steps_to_match(capsys, tmp_path):
+    argv = ["compare", "fluid", "--gradients", "adjoint,inverse-physics", "--steps", "2"]
+    argv += ["--batch", "2", "--logdir", str(tmp_path), "--quiet", *TINY_ARGS]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["steps_to_match"]) == {"adjoint", "inverse-physics"}
+
+
+def test_spec_rejects_a_resolution_the_unet_cannot_pool():
+    with pytest.raises(ValueError, match="multiple of 16. Received: resolution=20"):
+        FluidSpec(resolution=20)
