@@ -91,3 +91,20 @@ def test_every_scheme_trains_two_steps(tmp_path):
     )
     for result in report["results"].values():
         assert np.isfinite(result["final"]["x_mae"])
+
+
+def test_field_figures_script_runs_on_a_tiny_compare(tmp_path):
+    from pg_keras.training.compare import write_report
+    from scripts import field_figures
+
+    logdir = tmp_path / "cmp"
+    report = compare(
+        "heat", ["inverse-physics"], 2, [0], logdir, batch_size=2, verbose=0, spec=TINY
+    )
+    write_report(report, logdir / "report.json")
+    out = tmp_path / "img"
+    args = ["heat", "--logdir", str(logdir), "--out", str(out), "--events", "2"]
+    args += ["--solvers", "gd,inverse-physics", "--solver-events", "1", "--iterations", "2"]
+    assert field_figures.main(args) == 0
+    for name in ("heat_curves.png", "heat_examples.png", "heat_solvers.png", "heat_solvers.json"):
+        assert (out / name).stat().st_size > 0
