@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stderr.flush()
 
     def shutdown(signum: int, frame: object) -> None:
-        server.stop()
+        # Requests in progress finish (up to the REST timeout) before the process exits.
+        server.stop(grace_s=max(1.0, options.rest_api_timeout_in_ms / 1000.0))
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)

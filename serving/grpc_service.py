@@ -10,6 +10,8 @@ thread pool (`--grpc_max_threads`) with no lock around inference.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from typing import TypeVar
@@ -29,6 +31,7 @@ from serving import _dtypes, _responses, _tensor_proto
 from serving._deadline import call_with_deadline
 from serving.errors import InternalError, InvalidArgumentError, ServingError, UnimplementedError
 from serving.manager import ServableManager
+from serving.monitoring import Metrics
 from serving.servable import DEFAULT_SIGNATURE, Servable
 
 __all__ = ["GrpcServer", "ModelServicer", "PredictionServicer"]
@@ -36,14 +39,27 @@ __all__ = ["GrpcServer", "ModelServicer", "PredictionServicer"]
 T = TypeVar("T")
 
 
-def _answer(context: grpc.ServicerContext, compute: Callable[[], T]) -> T:
+def _answer(
+    context: grpc.ServicerContext,
+    compute: Callable[[], T],
+    metrics: Metrics | None = None,
+    model: str = "",
+    api: str = "",
+) -> T:
     """Run `compute`; turn any failure into the matching gRPC status instead of a crash."""
+    start = time.perf_counter()
     try:
-        return compute()
+        result = compute()
     except ServingError as e:
         error = e
     except Exception as e:  # noqa: BLE001 - a bad request must never take the server down
         error = InternalError(f"{type(e).__name__}: {e}")
+    else:
+        if metrics is not None:
+            metrics.observe_request(model, api, "GRPC", "OK", time.perf_counter() - start)
+        return result
+    if metrics is not None:
+        metrics.observe_request(model, api, "GRPC", error.code, time.perf_counter() - start)
     context.abort(grpc.StatusCode[error.code], error.message)
     raise AssertionError("unreachable: context.abort raises")
 
@@ -63,15 +79,23 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         manager: ServableManager,
         tensor_content_outputs: bool = False,
         check_method_name: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         self._manager = manager
         self._tensor_content_outputs = tensor_content_outputs
         self._check_method_name = check_method_name
+        self._metrics = metrics
 
     def Predict(
         self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> predict_pb2.PredictResponse:
-        return _answer(context, lambda: self._predict(request, context.time_remaining()))
+        return _answer(
+            context,
+            lambda: self._predict(request, context.time_remaining()),
+            self._metrics,
+            request.model_spec.name,
+            "predict",
+        )
 
     def _predict(
         self, request: predict_pb2.PredictRequest, timeout_s: float | None
@@ -130,7 +154,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 list(request.metadata_field),
             )
 
-        return _answer(context, compute)
+        return _answer(context, compute, self._metrics, request.model_spec.name, "metadata")
 
     def _unimplemented(self, api: str, context: grpc.ServicerContext) -> None:
         def compute() -> None:
@@ -149,8 +173,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, manager: ServableManager) -> None:
+    def __init__(self, manager: ServableManager, metrics: Metrics | None = None) -> None:
         self._manager = manager
+        self._metrics = metrics
 
     def GetModelStatus(
         self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.ServicerContext
@@ -162,7 +187,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             # As in the real server, a version label does not narrow the status.
             return _responses.model_status(self._manager, request.model_spec.name, version)
 
-        return _answer(context, compute)
+        return _answer(context, compute, self._metrics, request.model_spec.name, "status")
 
     def HandleReloadConfigRequest(
         self, request: model_management_pb2.ReloadConfigRequest, context: grpc.ServicerContext
@@ -190,6 +215,8 @@ class GrpcServer:
         max_threads: int = 16,
         tensor_content_outputs: bool = False,
         check_method_name: bool = False,
+        metrics: Metrics | None = None,
+        health: grpc.GenericRpcHandler | None = None,
     ) -> None:
         if max_threads < 1:
             raise ValueError(f"Expected `max_threads` >= 1. Received: max_threads={max_threads}")
@@ -202,11 +229,14 @@ class GrpcServer:
             ],
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(manager, tensor_content_outputs, check_method_name), self._server
+            PredictionServicer(manager, tensor_content_outputs, check_method_name, metrics),
+            self._server,
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-            ModelServicer(manager), self._server
+            ModelServicer(manager, metrics), self._server
         )
+        if health is not None:
+            self._server.add_generic_rpc_handlers((health,))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._port = self._server.add_insecure_port(address)
         if self._port == 0:
@@ -219,5 +249,7 @@ class GrpcServer:
     def start(self) -> None:
         self._server.start()
 
-    def stop(self, grace: float | None = None) -> None:
-        self._server.stop(grace).wait()
+    def stop(self, grace: float | None = None) -> threading.Event:
+        """Refuse new calls; calls in progress get `grace` seconds. Returns the event set
+        once all have ended."""
+        return self._server.stop(grace)

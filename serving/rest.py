@@ -12,7 +12,9 @@ import http.server
 import re
 import sys
 import threading
+import time
 import urllib.parse
+from collections.abc import Callable, Mapping
 
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
@@ -27,8 +29,11 @@ from serving.errors import (
     UnimplementedError,
 )
 from serving.manager import ServableManager
+from serving.monitoring import Metrics
 
-__all__ = ["RestServer"]
+__all__ = ["RestServer", "Route"]
+
+Route = Callable[[], tuple[int, bytes, str]]
 
 _PREDICTION_PATH = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
@@ -69,21 +74,33 @@ class RestApi:
         manager: ServableManager,
         timeout_in_ms: int = 30000,
         check_method_name: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         self._manager = manager
         self._timeout_s = timeout_in_ms / 1000.0 if timeout_in_ms > 0 else None
         self._check_method_name = check_method_name
+        self._metrics = metrics
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        start = time.perf_counter()
+        request: dict[str, str] = {}  # model name and API, once the path says them
+        code = "OK"
         try:
-            return 200, self._dispatch(method, path, body)
+            return 200, self._dispatch(method, path, body, request)
         except ServingError as e:
+            code = e.code
             return e.http_status, _json_tensor.error_document(e.message)
         except Exception as e:  # noqa: BLE001 - a bad request must never take the server down
             error = InternalError(f"{type(e).__name__}: {e}")
+            code = error.code
             return error.http_status, _json_tensor.error_document(error.message)
+        finally:
+            if self._metrics is not None and request:
+                self._metrics.observe_request(
+                    request["model"], request["api"], "REST", code, time.perf_counter() - start
+                )
 
-    def _dispatch(self, method: str, path: str, body: bytes) -> bytes:
+    def _dispatch(self, method: str, path: str, body: bytes, request: dict[str, str]) -> bytes:
         malformed = InvalidArgumentError(f"Malformed request: {method} {path}")
         if method == "POST":
             match = _PREDICTION_PATH.fullmatch(path)
@@ -91,6 +108,7 @@ class RestApi:
                 raise malformed
             name, version, label, verb = match.groups()
             name, label = urllib.parse.unquote(name), label and urllib.parse.unquote(label)
+            request.update(model=name, api=verb)
             version = _parse_version(version)
             if verb == "predict":
                 return self._predict(name, version, label, body)
@@ -108,6 +126,7 @@ class RestApi:
             if not name:
                 raise InvalidArgumentError("Missing model name in request.")
             name, label = urllib.parse.unquote(name), label and urllib.parse.unquote(label)
+            request.update(model=name, api=subresource or "status")
             if subresource == "metadata":
                 return self._metadata(name, version, label)
             return self._status(name, version)
@@ -181,6 +200,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(400, "Bad request body")
             return
         path = urllib.parse.urlsplit(self.path).path
+        route = self.server.routes.get(path) if self.command == "GET" else None
+        if route is not None:
+            status, payload, content_type = route()
+            self._reply(status, payload, content_type)
+            return
         if not _API_PATH.fullmatch(path):
             self._reply(404, b"Not Found", "text/plain")
             return
@@ -206,7 +230,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve  # noqa: N815
+    def _serve_counted(self) -> None:
+        with self.server.inflight:
+            self.server.inflight_count += 1
+        try:
+            self._serve()
+        finally:
+            with self.server.inflight:
+                self.server.inflight_count -= 1
+                self.server.inflight.notify_all()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve_counted  # noqa: N815
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         if self.server.verbose:
@@ -226,16 +260,24 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         num_threads: int,
         enable_cors: bool,
         verbose: bool,
+        routes: Mapping[str, Route],
     ) -> None:
         self.api = api
         self.slots = threading.BoundedSemaphore(num_threads)
         self.enable_cors = enable_cors
         self.verbose = verbose
+        self.routes = dict(routes)
+        self.inflight = threading.Condition()
+        self.inflight_count = 0
         super().__init__(address, _Handler)
 
 
 class RestServer:
-    """The REST API on `host:port` (port 0 picks a free one; see `.port`)."""
+    """The REST API on `host:port` (port 0 picks a free one; see `.port`).
+
+    `routes` answer GET paths outside /v1 (readiness, Prometheus): path -> () ->
+    (status, body, content type).
+    """
 
     def __init__(
         self,
@@ -247,11 +289,15 @@ class RestServer:
         enable_cors: bool = False,
         check_method_name: bool = False,
         verbose: bool = False,
+        metrics: Metrics | None = None,
+        routes: Mapping[str, Route] | None = None,
     ) -> None:
         if num_threads < 1:
             raise ValueError(f"Expected `num_threads` >= 1. Received: num_threads={num_threads}")
-        api = RestApi(manager, timeout_in_ms, check_method_name)
-        self._httpd = _HTTPServer((host, port), api, num_threads, enable_cors, verbose)
+        api = RestApi(manager, timeout_in_ms, check_method_name, metrics)
+        self._httpd = _HTTPServer(
+            (host, port), api, num_threads, enable_cors, verbose, routes or {}
+        )
         self._thread: threading.Thread | None = None
 
     @property
@@ -264,8 +310,11 @@ class RestServer:
         )
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Stop accepting connections, then wait up to `grace_s` for requests in progress."""
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join()
+        with self._httpd.inflight:
+            self._httpd.inflight.wait_for(lambda: self._httpd.inflight_count == 0, grace_s)

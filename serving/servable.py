@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -25,6 +26,9 @@ from serving.errors import (
     ServingError,
     error_from_code,
 )
+
+if TYPE_CHECKING:
+    from serving.batching import BatchScheduler
 
 __all__ = ["DEFAULT_SIGNATURE", "PREDICT_METHOD_NAMES", "Servable"]
 
@@ -99,6 +103,8 @@ class Servable:
         self._signatures = dict(signatures)
         # Held so the functions' variables live as long as this servable.
         self._loaded = loaded
+        # Set by the server when --enable_batching: calls then go through the scheduler.
+        self.batch_scheduler: BatchScheduler | None = None
 
     @classmethod
     def load(cls, name: str, version: int, path: str, tags: Sequence[str] = ("serve",)) -> Servable:
@@ -147,16 +153,22 @@ class Servable:
             raise FailedPreconditionError(
                 f'Serving signature key "{key}" has no function to run in this SavedModel.'
             )
-        tensors = {}
-        for alias, array in inputs.items():
-            dtype = signature.inputs[alias].dtype
-            tf_dtype = tf.string if dtype == _dtypes.DT_STRING else tf.dtypes.as_dtype(dtype)
-            tensors[alias] = tf.constant(array, dtype=tf_dtype)
-        try:
-            results = function(**tensors)
-            return {alias: results[alias].numpy() for alias in outputs}
-        except Exception as e:  # noqa: BLE001 - every failure must become a status
-            raise error_from_tensorflow(e) from e
+
+        def invoke(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            tensors = {}
+            for alias, array in arrays.items():
+                dtype = signature.inputs[alias].dtype
+                tf_dtype = tf.string if dtype == _dtypes.DT_STRING else tf.dtypes.as_dtype(dtype)
+                tensors[alias] = tf.constant(array, dtype=tf_dtype)
+            try:
+                results = function(**tensors)
+                return {alias: results[alias].numpy() for alias in outputs}
+            except Exception as e:  # noqa: BLE001 - every failure must become a status
+                raise error_from_tensorflow(e) from e
+
+        if self.batch_scheduler is None:
+            return invoke(inputs)
+        return self.batch_scheduler.run(self.name, (id(self), key, tuple(outputs)), invoke, inputs)
 
     @staticmethod
     def check_input_names(signature: meta_graph_pb2.SignatureDef, inputs: Mapping) -> None:

@@ -7,16 +7,21 @@ import threading
 
 import tensorflow as tf
 
-from serving import model_config
+from serving import _json_tensor, model_config
+from serving.batching import BatchScheduler, read_batching_parameters
 from serving.errors import ServingError
 from serving.flags import ServerOptions
 from serving.grpc_service import GrpcServer
+from serving.health import health_handler
 from serving.manager import ServableManager
+from serving.monitoring import DEFAULT_PROMETHEUS_PATH, Metrics, read_monitoring_config
 from serving.rest import RestServer
 from serving.servable import Servable
 from serving.warmup import warm_up
 
 __all__ = ["ModelServer"]
+
+_JSON = "application/json"
 
 
 def _configure_tensorflow_threads(options: ServerOptions) -> None:
@@ -46,6 +51,20 @@ class ModelServer:
             config = model_config.read_model_server_config(options.model_config_file)
         else:
             config = model_config.single_model_config(options.model_name, options.model_base_path)
+        self.metrics: Metrics | None = None
+        self._prometheus_path = ""
+        if options.monitoring_config_file:
+            monitoring = read_monitoring_config(options.monitoring_config_file)
+            if monitoring.prometheus_config.enable:
+                self.metrics = Metrics()
+                self._prometheus_path = monitoring.prometheus_config.path or DEFAULT_PROMETHEUS_PATH
+        self.batch_scheduler: BatchScheduler | None = None
+        self._batching_options = (
+            read_batching_parameters(options.batching_parameters_file)
+            if options.enable_batching
+            else None
+        )
+        self._draining = threading.Event()
         self.manager = ServableManager(
             config,
             saved_model_tags=options.saved_model_tags,
@@ -53,6 +72,7 @@ class ModelServer:
                 options.allow_version_labels_for_unavailable_models
             ),
             prepare=self._prepare,
+            on_event=self.metrics.observe_load_event if self.metrics is not None else None,
             max_num_load_retries=options.max_num_load_retries,
             load_retry_interval_s=options.load_retry_interval_micros / 1e6,
         )
@@ -62,6 +82,8 @@ class ModelServer:
         self._pollers: list[threading.Thread] = []
 
     def _prepare(self, servable: Servable) -> None:
+        # Batching first, so warm-up runs the path requests will take.
+        servable.batch_scheduler = self.batch_scheduler
         if self.options.enable_model_warmup:
             warm_up(servable, self.options.num_request_iterations_for_warmup)
 
@@ -98,8 +120,21 @@ class ModelServer:
     def start(self) -> None:
         """Load every model (raising ServingError if one fails), then open both ports."""
         _configure_tensorflow_threads(self.options)
+        if self._batching_options is not None:
+            self.batch_scheduler = BatchScheduler(
+                self._batching_options,
+                on_batch=self.metrics.observe_batch if self.metrics is not None else None,
+            )
         self.manager.load()
         check = self.options.enable_signature_method_name_check
+        health = (
+            health_handler(lambda: not self._draining.is_set())
+            if self.options.enable_grpc_healthcheck_service
+            else None
+        )
+        routes = {"/ready": self._readiness}
+        if self.metrics is not None:
+            routes[self._prometheus_path] = self._prometheus
         self._grpc = GrpcServer(
             self.manager,
             host=self.options.bind_address,
@@ -107,6 +142,8 @@ class ModelServer:
             max_threads=self.options.grpc_max_threads,
             tensor_content_outputs=self.options.enable_serialization_as_tensor_content,
             check_method_name=check,
+            metrics=self.metrics,
+            health=health,
         )
         if self.options.rest_api_port:
             self._rest = RestServer(
@@ -118,6 +155,8 @@ class ModelServer:
                 enable_cors=self.options.rest_api_enable_cors_support,
                 check_method_name=check,
                 verbose=self.options.verbose,
+                metrics=self.metrics,
+                routes=routes,
             )
         self._grpc.start()
         if self._rest is not None:
@@ -137,15 +176,37 @@ class ModelServer:
             raise RuntimeError("Expected start() before reading rest_port. Received: not started")
         return self._rest.port if self._rest is not None else None
 
-    def stop(self) -> None:
+    def _readiness(self) -> tuple[int, bytes, str]:
+        """GET /ready: 200 once every configured model has a loaded, warmed-up version and
+        the server is not draining; 503 naming what is missing otherwise."""
+        if self._draining.is_set():
+            return 503, _json_tensor.error_document("Server is shutting down"), _JSON
+        names = [m.name for m in self.manager.config().model_config_list.config]
+        waiting = [name for name in names if not self.manager.is_ready(name)]
+        if waiting:
+            message = f"Models not ready: {', '.join(waiting)}"
+            return 503, _json_tensor.error_document(message), _JSON
+        return 200, b'{"ready": true}', _JSON
+
+    def _prometheus(self) -> tuple[int, bytes, str]:
+        assert self.metrics is not None
+        body, content_type = self.metrics.exposition()
+        return 200, body, content_type
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        """Drain: readiness and health turn unready, new connections are refused, requests in
+        progress get `grace_s` seconds to finish; then everything stops."""
+        self._draining.set()
+        grpc_done = self._grpc.stop(grace=grace_s) if self._grpc is not None else None
+        if self._rest is not None:
+            self._rest.stop(grace_s)
+        if grpc_done is not None:
+            grpc_done.wait()
         self._stopped.set()
         for thread in self._pollers:
             thread.join()
-        if self._rest is not None:
-            self._rest.stop()
-        if self._grpc is not None:
-            self._grpc.stop(grace=1.0)
-        self._stopped.set()
+        if self.batch_scheduler is not None:
+            self.batch_scheduler.stop()
 
     def wait(self) -> None:
         """Block until `stop()` is called (from another thread or a signal handler)."""
