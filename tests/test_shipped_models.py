@@ -1,0 +1,22 @@
+"""The SavedModels shipped in saved_models/ load and solve their problem."""
+
+import json
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+ROOT = pathlib.Path(__file__).resolve().parents[1] / "saved_models"
+
+
+def test_shipped_sin_solves_sin():
+    version = ROOT / "sin" / "1"
+    module = tf.saved_model.load(str(version))
+    a = np.linspace(0.2, 10.0, 50, dtype=np.float32)[:, None]
+    out = module.signatures["with_residual"](a=tf.constant(a))
+    x = out["x"].numpy()
+    np.testing.assert_allclose(np.sin(a / x), -1.0, atol=1e-6)
+    assert float(tf.reduce_max(out["residual"])) < 1e-9
+    metrics = json.loads((version / "assets.extra" / "metrics.json").read_text())
+    assert metrics["x_mae"] < 1e-5
+    assert (version / "assets.extra" / "tf_serving_warmup_requests").stat().st_size > 0
