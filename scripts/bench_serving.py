@@ -1,0 +1,17 @@
+"""Serving benchmark: latency in process / gRPC / REST and throughput with and without batching.
+
+Thin entry point for `serving.bench.main` (also `pg-keras bench-serving`); see
+`python scripts/bench_serving.py --help`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from serving.bench import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""`scripts/bench_serving.py` (`serving.bench.main`) runs end to end with a tiny budget."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from serving.bench import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, tmp_path):
+    report_path = tmp_path / "bench.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "scripts", "bench_serving.py"),
+            f"--saved-model={model_root}/keras_model",
+            "--concurrency=3",
+            "--requests=4",
+            f"--json={report_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for text in ("in process", "gRPC", "REST", "batching / no batching at 3 clients"):
+        assert text in result.stdout
+    report = json.loads(report_path.read_text())
+    assert report["model"].endswith(os.path.join("keras_model", "2"))
+    for key in ("in_process", "grpc", "rest"):
+        assert 0 < report["latency"][key]["p50_ms"] <= report["latency"][key]["p99_ms"]
+    for label in ("no_batching", "batching"):
+        for clients in ("1", "3"):
+            assert report["throughput"][label][clients]["requests_per_s"] > 0
+    assert report["ratios"]["grpc_p50_over_in_process"] > 0
+
+
+def test_bench_serving_without_a_model_says_what_to_pass(tmp_path, capsys):
+    assert main([f"--saved-model={tmp_path}"]) == 1
+    assert "Expected --saved-model to be a model base path" in capsys.readouterr().err
