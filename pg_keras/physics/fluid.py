@@ -285,7 +285,8 @@ def renormalize_energy(velocity: tf.Tensor, energy: tf.Tensor) -> tf.Tensor:
     advection nor projection conserves it). A zero field stays zero."""
     current = kinetic_energy(velocity)
     tiny = tf.constant(np.finfo(velocity.dtype.as_numpy_dtype).tiny, velocity.dtype)
-    scale = tf.sqrt(energy / tf.maximum(current, tiny))
+    # Both clamps keep sqrt and its gradient finite at v = 0 (a solver's usual start).
+    scale = tf.sqrt(tf.maximum(energy, tiny) / tf.maximum(current, tiny))
     scale = tf.where(current > tiny, scale, tf.ones_like(scale))
     return velocity * scale[:, None, None, None]
 

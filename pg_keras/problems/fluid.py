@@ -57,6 +57,7 @@ import numpy as np
 import tensorflow as tf
 
 from pg_keras.physics import fluid as physics
+from pg_keras.problems._images import field_strip
 from pg_keras.problems.base import X_TARGET, Y_TARGET, Batch, Problem, Scheme
 from pg_keras.rules import InversePhysics
 from pg_keras.rules.base import BackwardContext
@@ -274,6 +275,18 @@ class FluidProblem(Problem):
         """B.5's U-Net: 5 levels, 2 maps in (m0, m_t), 2 maps out (v0 at cell centres)."""
         n = self.spec.resolution
         return _unet((n, n, 2), 2, levels=5, filters=16)
+
+    def image_summary(self, batch: Batch, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        """TensorBoard strip per example: m0, m*, |v0| predicted, |v0*|, P(x).
+
+        Speeds are divided by the example's largest true speed, so markers
+        (in [0, 1]) and speeds share the strip's colour scale.
+        """
+        speed = tf.norm(tf.cast(x, tf.float32), axis=-1)
+        true_speed = tf.norm(tf.cast(batch[X_TARGET], tf.float32), axis=-1)
+        scale = tf.maximum(tf.reduce_max(true_speed, axis=[1, 2], keepdims=True), 1e-6)
+        fields = [batch[MARKER0], batch[Y_TARGET], speed / scale, true_speed / scale, y]
+        return field_strip([tf.cast(f, tf.float32) for f in fields])
 
     # Gradient schemes ----------------------------------------------------------
     @functools.cached_property

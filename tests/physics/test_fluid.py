@@ -134,3 +134,13 @@ def test_inverse_vortex_update_moves_the_strength_toward_the_truth():
     for _ in range(19):
         strength = update(strength)
     assert abs(strength.numpy()[0] - 0.6) < 0.1, strength.numpy()
+
+
+def test_gradient_is_finite_at_zero_velocity():
+    marker = tf.constant(blob(8, 7.0, 9.0, 3.0))
+    zero = tf.zeros([1, 8, 8, 2], tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(zero)
+        final = fluid.simulate(zero, marker, 0.25, DX, 2)[-1].marker
+        loss = tf.reduce_sum(final * tf.roll(marker, 1, 2))
+    assert np.isfinite(tape.gradient(loss, zero).numpy()).all()

@@ -107,3 +107,10 @@ def test_compare_reports_steps_to_match(capsys, tmp_path):
 def test_spec_rejects_a_resolution_the_unet_cannot_pool():
     with pytest.raises(ValueError, match="multiple of 16. Received: resolution=20"):
         FluidSpec(resolution=20)
+
+
+def test_image_summary_is_one_strip_per_example(problem, batch):
+    x = batch["x_target"]
+    images = problem.image_summary(batch, x, batch["y_target"]).numpy()
+    assert images.shape == (4, 16, 5 * 17 - 1, 1)
+    assert images.min() >= 0.0 and images.max() <= 1.0
