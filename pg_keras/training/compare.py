@@ -4,7 +4,8 @@ The report has one shape for every problem and benchmark:
 
     {"problem": ..., "steps": ..., "batch": ..., "seeds": [...],
      "results": {rule: {"final": {"y_loss", "x_mae"},          # medians over seeds
-                        "runs": [{"seed", "final", "curve": [[step, y_loss, x_mae], ...]}],
+                        "runs": [{"seed", "final", "curve": [[step, y_loss, x_mae], ...],
+                                  "inference": {"y_loss", "x_mae"}}],
                         "step_time_ms": {"median": ...}}}}
 
 Problems with `extra_metric_names` add per run `"extra_curves": {name: [[step, v]]}`
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 
 from pg_keras.config import TrainingConfig
 from pg_keras.problems import get_problem
-from pg_keras.training.run import build_model, resolve, train
+from pg_keras.training.run import build_model, evaluate_run, resolve, train
 
 #: Logged points per curve: the issue asks for at least 100.
 CURVE_POINTS = 200
@@ -104,6 +105,7 @@ def compare(
                 {
                     "seed": seed,
                     "final": run.final,
+                    "inference": evaluate_run(run.run_dir),
                     "curve": [[p["step"], p["y_loss"], p["x_mae"]] for p in run.points],
                     **_extra_curves(problem, run.points),
                 }
