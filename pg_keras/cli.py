@@ -155,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--report", help="JSON report with per-event results")
     solve.add_argument("--spec", type=_spec_item, action="append", default=[], metavar="KEY=VALUE")
 
+    # Listed for --help; its own flags are parsed by serving.bench (see `main`).
+    commands.add_parser(
+        "bench-serving",
+        help="model-server latency (in process, gRPC, REST) and throughput; see its --help",
+        add_help=False,
+    )
+
     bench = commands.add_parser(
         "bench-train", help="ms per training step, with and without data, and its parts"
     )
@@ -415,6 +422,11 @@ def _check_names(problem_name: str, gradients: Sequence[str], spec: dict) -> Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench-serving"]:
+        from serving.bench import main as bench_serving_main
+
+        return bench_serving_main(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

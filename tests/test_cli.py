@@ -110,3 +110,13 @@ def test_demo_script_with_a_tiny_budget(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "tensorboard --logdir" in out
     assert (tmp_path / "demo" / "curves.png").exists()
+
+
+def test_bench_serving_is_dispatched_to_the_serving_benchmark(capsys):
+    # --help answers without starting anything; it proves the subcommand reaches serving.bench.
+    try:
+        code = main(["bench-serving", "--help"])
+    except SystemExit as stop:
+        code = stop.code
+    assert code == 0
+    assert "--concurrency" in capsys.readouterr().out
