@@ -1,14 +1,24 @@
-"""One in-process model server shared by the whole serving test suite.
+"""One model server shared by the whole serving test suite.
 
 TensorFlow takes seconds to import and each server start loads every model, so everything
 here is session-scoped: tests read the server, none of them changes it (the concurrency
 tests patch a servable only through monkeypatch, which restores it).
+
+Conformance with the real server: with `TF_SERVING_BIN=/path/to/tensorflow_model_server`
+the same REST, gRPC and client tests run against that binary, started on the same models
+and config file, over real sockets; the modules that look inside our server (batching,
+lifecycle, monitoring, concurrency, ...) are skipped then. Without it they run against
+`pg-model-server` and `test_serving_conformance.py` says why the real one was not tried.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import subprocess
 import textwrap
+import time
+import urllib.request
 
 import pytest
 
@@ -53,8 +63,64 @@ def config_file(model_root: str) -> str:
     return path
 
 
+REAL_SERVER = os.environ.get("TF_SERVING_BIN")
+#: Modules that test the real server's public protocol only, so they also run against it.
+CONFORMANCE_MODULES = {
+    "test_serving_rest.py",
+    "test_serving_grpc.py",
+    "test_serving_client.py",
+    "test_serving_conformance.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    if not REAL_SERVER:
+        return
+    skip = pytest.mark.skip(reason="looks inside pg-model-server; TF_SERVING_BIN is set")
+    for item in items:
+        if item.path.parent.name == "serving" and item.path.name not in CONFORMANCE_MODULES:
+            item.add_marker(skip)
+
+
+@dataclasses.dataclass
+class RealServer:
+    process: subprocess.Popen
+    grpc_port: int
+    rest_port: int
+
+
+def _start_real_server(config_file: str) -> RealServer:
+    grpc_port, rest_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [REAL_SERVER, f"--port={grpc_port}", f"--rest_api_port={rest_port}",
+         f"--model_config_file={config_file}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{REAL_SERVER} exited with code {process.returncode}")
+        try:
+            url = f"http://127.0.0.1:{rest_port}/v1/models/multi"
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return RealServer(process, grpc_port, rest_port)
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"{REAL_SERVER} did not load the test models within 120 s")
+
+
 @pytest.fixture(scope="session")
 def server(config_file: str):
+    if REAL_SERVER:
+        real = _start_real_server(config_file)
+        yield real
+        real.process.terminate()
+        real.process.wait(timeout=30)
+        return
+
     from serving.flags import ServerOptions
     from serving.server import ModelServer
 
