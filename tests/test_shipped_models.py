@@ -20,3 +20,16 @@ def test_shipped_sin_solves_sin():
     metrics = json.loads((version / "assets.extra" / "metrics.json").read_text())
     assert metrics["x_mae"] < 1e-5
     assert (version / "assets.extra" / "tf_serving_warmup_requests").stat().st_size > 0
+
+
+def test_shipped_heat_serves_64x64_fields():
+    version = ROOT / "heat" / "1"
+    module = tf.saved_model.load(str(version))
+    event = np.random.default_rng(0).uniform(0, 1, (2, 64, 64)).astype(np.float32)
+    out = module.signatures["with_residual"](y_target=tf.constant(event))
+    assert out["x"].shape == (2, 64, 64)
+    # The heat prediction is shifted to the observation's mean (diffusion keeps it).
+    np.testing.assert_allclose(
+        out["x"].numpy().mean(axis=(1, 2)), event.mean(axis=(1, 2)), rtol=1e-4
+    )
+    assert np.all(np.isfinite(out["residual"].numpy()))
