@@ -166,7 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
         "bench-train", help="ms per training step, with and without data, and its parts"
     )
     bench.add_argument("problem")
-    bench.add_argument("--gradient", default="inverse-physics")
+    bench.add_argument(
+        "--gradient",
+        default="inverse-physics",
+        help="rule, or comma-separated rules timed in one process with ratios to the last",
+    )
     bench.add_argument("--batch", type=_positive_int, help="batch size (default: the paper's)")
     bench.add_argument("--steps", type=_positive_int, default=50, help="timed steps per part")
     bench.add_argument("--steps-per-call", type=_positive_int, default=5)
@@ -220,20 +224,37 @@ def _bench_train(args) -> int:
     from pg_keras.benchmarks.train_speed import bench_train, format_report, write
 
     spec = dict(args.spec)
-    _check_names(args.problem, [args.gradient], spec)
-    report = bench_train(
-        args.problem,
-        args.gradient,
-        batch_size=args.batch,
-        steps=args.steps,
-        steps_per_call=args.steps_per_call,
-        spec=spec,
-        jit_compile=args.xla,
-        profile_dir=args.profile,
-    )
-    print(format_report(report))
+    gradients = _name_list(args.gradient)
+    _check_names(args.problem, gradients, spec)
+    reports = []
+    for gradient in gradients:
+        report = bench_train(
+            args.problem,
+            gradient,
+            batch_size=args.batch,
+            steps=args.steps,
+            steps_per_call=args.steps_per_call,
+            spec=spec,
+            jit_compile=args.xla,
+            profile_dir=args.profile if gradient == gradients[0] else None,
+        )
+        print(format_report(report) + "\n")
+        reports.append(report)
+    if len(reports) > 1:
+        # Ratios measured in this one process, against the last-named rule.
+        base = reports[-1]
+        for report in reports[:-1]:
+            ratios = {
+                name: report["ms_per_step"][name]["median"] / base["ms_per_step"][name]["median"]
+                for name in ("with_data", "without_data")
+            }
+            report["ratio_to"] = {"gradient": base["gradient"], **ratios}
+            print(
+                f"{report['gradient']} step / {base['gradient']} step: "
+                f"{ratios['with_data']:.2f}x with data, {ratios['without_data']:.2f}x without"
+            )
     if args.report:
-        write(report, args.report)
+        write(reports[0] if len(reports) == 1 else {"runs": reports}, args.report)
         print(f"Report: {args.report}")
     if args.profile:
         print(f"Profile: tensorboard --logdir {args.profile}  (Profile tab)")

@@ -37,3 +37,15 @@ def test_too_few_steps_is_a_clear_error(capsys):
     code = main(["bench-train", "sin", "--steps", "3", "--steps-per-call", "2"])
     assert code == 2
     assert "Expected `steps` >= 2 * steps_per_call" in capsys.readouterr().err
+
+
+def test_several_rules_in_one_process_print_ratios(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    code = main(
+        ["bench-train", "sin", "--gradient", "inverse-physics,adjoint", "--batch", "32",
+         "--steps", "4", "--steps-per-call", "2", "--report", str(path)]
+    )  # fmt: skip
+    assert code == 0
+    assert "inverse-physics step / adjoint step:" in capsys.readouterr().out
+    runs = json.loads(path.read_text())["runs"]
+    assert runs[0]["ratio_to"]["gradient"] == "adjoint" and runs[0]["ratio_to"]["with_data"] > 0
