@@ -451,13 +451,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        handlers = {"list": lambda: _list(), "train": lambda: _train(args)}
-        handlers["compare"] = lambda: _compare(args)
-        handlers["bench-train"] = lambda: _bench_train(args)
-        handlers["solve"] = lambda: _solve(args)
-        handlers["export"] = lambda: _export(args)
-        handlers["query"] = lambda: _query(args)
-        return handlers[args.command]()
+        if args.command == "list":
+            return _list()
+        handlers = {
+            "train": _train,
+            "compare": _compare,
+            "bench-train": _bench_train,
+            "solve": _solve,
+            "export": _export,
+            "query": _query,
+        }
+        return handlers[args.command](args)
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return 2

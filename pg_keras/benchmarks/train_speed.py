@@ -32,7 +32,7 @@ from pg_keras.physical_gradient import backward_context, physics_forward
 from pg_keras.problems import get_problem
 from pg_keras.problems.base import Y_TARGET
 from pg_keras.rules import Supervised
-from pg_keras.training.run import build_model, make_dataset, resolve
+from pg_keras.training.run import build_model, data_generation_times_ms, make_dataset, resolve
 
 
 def _time_ms(fn, repeats: int) -> list[float]:
@@ -125,11 +125,7 @@ def bench_train(
     if profile_dir:
         tf.profiler.experimental.stop()
 
-    generate = tf.function(
-        lambda k: problem.generate(batch, tf.stack([tf.constant(seed, tf.int64), k]))
-    )
-    generate(tf.constant(0, tf.int64))
-    data = _time_ms(lambda i: generate(tf.constant(i + 1, tf.int64)), steps)
+    data = data_generation_times_ms(problem, batch, seed, steps)
 
     network = model.network
     inputs = problem.network_input(batches[0])

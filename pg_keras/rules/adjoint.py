@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from pg_keras.rules.base import BackwardContext, GradientRule, clip_update
+from pg_keras.rules.base import BackwardContext, GradientRule, check_clip, clip_update
 
 
 class Adjoint(GradientRule):
@@ -20,9 +20,7 @@ class Adjoint(GradientRule):
     is_physical = False
 
     def __init__(self, clip: float | None = None):
-        if clip is not None and not clip > 0:
-            raise ValueError(f"Expected `clip` > 0 or None. Received: clip={clip}")
-        self.clip = clip
+        self.clip = check_clip(clip)
 
     def delta_x(self, context: BackwardContext) -> tf.Tensor:
         return clip_update(context.require_vjp()(context.scaled_dy), self.clip)

@@ -97,9 +97,7 @@ class PhysicalGradientRule(GradientRule):
     """
 
     def __init__(self, clip: float | None = None):
-        if clip is not None and not clip > 0:
-            raise ValueError(f"Expected `clip` > 0 or None. Received: clip={clip}")
-        self.clip = clip
+        self.clip = check_clip(clip)
 
     @abc.abstractmethod
     def solve(self, context: BackwardContext) -> tf.Tensor:
@@ -119,6 +117,13 @@ def drop_nan(delta: tf.Tensor) -> tf.Tensor:
     Newton and inverse-gradient updates that overflow near extrema.
     """
     return tf.where(tf.math.is_nan(delta), tf.zeros_like(delta), delta)
+
+
+def check_clip(clip: float | None) -> float | None:
+    """`clip` if it is a valid bound for `clip_update` (None or > 0), else a ValueError."""
+    if clip is not None and not clip > 0:
+        raise ValueError(f"Expected `clip` > 0 or None. Received: clip={clip}")
+    return clip
 
 
 def clip_update(delta: tf.Tensor, clip: float | None) -> tf.Tensor:

@@ -8,6 +8,7 @@ from pg_keras.rules.base import (
     BackwardContext,
     GradientRule,
     Objective,
+    check_clip,
     clip_update,
     drop_nan,
     objective_gradient,
@@ -39,11 +40,9 @@ class GradientDescent(GradientRule):
             raise ValueError(
                 f"Expected `learning_rate` > 0. Received: learning_rate={learning_rate}"
             )
-        if clip is not None and not clip > 0:
-            raise ValueError(f"Expected `clip` > 0 or None. Received: clip={clip}")
         self.steps = steps
         self.learning_rate = learning_rate
-        self.clip = clip
+        self.clip = check_clip(clip)
         self.objective: Objective = squared_residual
 
     def delta_x(self, context: BackwardContext) -> tf.Tensor:

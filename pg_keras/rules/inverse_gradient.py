@@ -20,8 +20,7 @@ class InverseGradient(PhysicalGradientRule):
     def solve(self, context: BackwardContext) -> tf.Tensor:
         x, y = context.x, context.y
         for name, tensor in (("x", x), ("y", y)):
-            size = tensor.shape.num_elements() // tensor.shape[0] if tensor.shape[0] else None
-            if tensor.shape.rank is not None and size not in (None, 1):
+            if tensor.shape.rank is not None and tensor.shape[1:].num_elements() not in (None, 1):
                 raise ValueError(
                     "InverseGradient needs one value per example in x and y. "
                     f"Received: {name}.shape={tensor.shape}"

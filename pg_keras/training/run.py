@@ -104,16 +104,20 @@ def make_dataset(problem: Problem, batch_size: int, seed: int, first_step: int, 
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def data_generation_ms(problem: Problem, batch_size: int, seed: int, batches: int = 20) -> float:
-    """Median milliseconds to generate one batch alone (compiled, after a warm-up)."""
-    generate = tf.function(lambda k: problem.generate(batch_size, tf.stack([seed, k])))
+def data_generation_times_ms(
+    problem: Problem, batch_size: int, seed: int, batches: int = 20
+) -> list[float]:
+    """Milliseconds to generate each of `batches` batches alone (compiled, after a warm-up)."""
+    generate = tf.function(
+        lambda k: problem.generate(batch_size, tf.stack([tf.constant(seed, tf.int64), k]))
+    )
     generate(tf.constant(0, tf.int64))
     times = []
     for k in range(1, batches + 1):
         start = time.perf_counter()
         tf.nest.map_structure(lambda t: t.numpy(), generate(tf.constant(k, tf.int64)))
         times.append(1000.0 * (time.perf_counter() - start))
-    return statistics.median(times)
+    return times
 
 
 def prepare_run_dir(run_dir: pathlib.Path, config: TrainingConfig) -> None:
@@ -304,7 +308,9 @@ def train(
         shutil.rmtree(write_dir, ignore_errors=True)
     result = RunResult(run_dir=run_dir, config=config, points=points)
     if profile and chief:
-        generation = data_generation_ms(problem, config.batch_size, config.seed)
+        generation = statistics.median(
+            data_generation_times_ms(problem, config.batch_size, config.seed)
+        )
         step = result.median_step_time_ms
         print(
             f"Profile: {run_dir / 'profile'} (TensorBoard, Profile tab). Data generation alone: "
