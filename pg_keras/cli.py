@@ -28,16 +28,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a whole number > 0, received {text!r}"
+            f"expected a whole number >= {least}, received {text!r}"
         ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number > 0, received {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, received {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole_number(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _whole_number(text, 0)
 
 
 def _positive_float(text: str) -> float:
@@ -102,6 +110,13 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=10,
         help="stop after this many non-finite (NaN/Inf) steps in a row",
+    )
+    parser.add_argument(
+        "--calibration-batches",
+        type=_non_negative_int,
+        default=50,
+        help="batches on which batch norm's inference statistics are recomputed after "
+        "training (0: keep Keras's moving average)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -288,6 +303,7 @@ def _train(args) -> int:
         spec=dict(args.spec),
         strategy=args.strategy,
         max_skipped_steps=args.max_skipped_steps,
+        calibration_batches=args.calibration_batches,
     )
     _check_names(args.problem, [args.gradient], config.spec)
     run_dir = pathlib.Path(args.logdir or f"runs/{args.problem}/{args.gradient}-seed{args.seed}")
@@ -324,6 +340,7 @@ def _compare(args) -> int:
         spec=spec,
         strategy=args.strategy,
         max_skipped_steps=args.max_skipped_steps,
+        calibration_batches=args.calibration_batches,
         baseline=args.baseline,
         baseline_events=args.baseline_events,
         baseline_iterations=args.baseline_iterations,

@@ -8,8 +8,9 @@ import pathlib
 
 OPTIMIZERS = ("adam", "sgd-momentum")
 STRATEGIES = ("default", "mirrored", "multi-worker")
-#: Settings a resumed run may change: how long it runs and on what hardware.
-RESUMABLE_CHANGES = ("steps", "strategy")
+#: Settings a resumed run may change: how long it runs, on what hardware, and
+#: how its inference statistics are made (neither changes the learned weights).
+RESUMABLE_CHANGES = ("steps", "strategy", "calibration_batches")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +34,8 @@ class TrainingConfig:
         strategy: "default" (one device), "mirrored" (all local GPUs, else all
             logical CPUs) or "multi-worker" (hosts described by `TF_CONFIG`).
         max_skipped_steps: stop after this many non-finite steps in a row.
+        calibration_batches: batches on which batch norm's inference statistics
+            are recomputed from the final weights (0: keep Keras's moving average).
     """
 
     problem: str
@@ -49,12 +52,18 @@ class TrainingConfig:
     spec: dict = dataclasses.field(default_factory=dict)
     strategy: str = "default"
     max_skipped_steps: int = 10
+    calibration_batches: int = 50
 
     def __post_init__(self):
         for name in ("steps", "log_every", "checkpoint_every", "max_skipped_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"Expected `{name}` > 0. Received: {name}={value!r}")
+        if not isinstance(self.calibration_batches, int) or self.calibration_batches < 0:
+            raise ValueError(
+                "Expected `calibration_batches` >= 0. "
+                f"Received: calibration_batches={self.calibration_batches!r}"
+            )
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"Expected `batch_size` > 0. Received: batch_size={self.batch_size}")
         if self.learning_rate is not None and not self.learning_rate > 0:

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from pg_keras.problems.base import Problem
+from pg_keras.training.batch_norm import calibrate_batch_norm
 from pg_keras.training.model import METRICS, NON_FINITE_TENSORS
 
 
@@ -103,6 +104,28 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._save()
+
+
+class CalibrateBatchNorm(keras.callbacks.Callback):
+    """Recomputes batch-norm statistics from the final weights when training ends.
+
+    Put it before `PeriodicCheckpoint`, so the final checkpoint (what `export`
+    serves) holds them. Training itself never reads the moving statistics, so
+    the learned weights and a resumed run's path do not change.
+    `inputs()` returns the batches of network inputs to average over.
+    """
+
+    def __init__(self, inputs, verbose: int = 0):
+        super().__init__()
+        self.inputs = inputs
+        self.verbose = verbose
+
+    def on_train_end(self, logs=None):
+        if getattr(self.model, "non_finite_stop", None) is not None:
+            return
+        used = calibrate_batch_norm(self.model.network, self.inputs())
+        if used and self.verbose:
+            print(f"Batch-norm statistics recomputed from the final weights on {used} batches")
 
 
 class NonFiniteGuard(keras.callbacks.Callback):

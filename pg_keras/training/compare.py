@@ -45,6 +45,7 @@ def compare(
     spec: dict | None = None,
     strategy: str = "default",
     max_skipped_steps: int = 10,
+    calibration_batches: int = 50,
     baseline: str | None = None,
     baseline_events: int = 1000,
     baseline_iterations: int = 1000,
@@ -92,6 +93,7 @@ def compare(
                     spec=dict(spec or {}),
                     strategy=strategy,
                     max_skipped_steps=max_skipped_steps,
+                    calibration_batches=calibration_batches,
                 ),
                 problem,
             )

@@ -29,6 +29,7 @@ import tensorflow as tf
 from pg_keras.config import RESUMABLE_CHANGES, TrainingConfig
 from pg_keras.problems import Problem, get_problem
 from pg_keras.training.callbacks import (
+    CalibrateBatchNorm,
     CurveRecorder,
     FieldImages,
     NonFiniteGuard,
@@ -36,6 +37,11 @@ from pg_keras.training.callbacks import (
     ProfileSteps,
 )
 from pg_keras.training.model import PhysicsModel
+
+#: Data-stream positions far past any training step: held-out evaluation batches, and
+#: the batches batch norm's inference statistics are computed on after training.
+EVALUATION_STREAM = 10**12
+CALIBRATION_STREAM = 2 * 10**12
 
 #: Steps between TensorBoard images of the problem's fields (`Problem.image_summary`).
 IMAGE_EVERY = 200
@@ -282,9 +288,17 @@ def train(
                 curve = points + [p for p in recorder.points if p["step"] <= step]
                 curve_path.write_text(json.dumps(curve) + "\n")
 
+        def calibration_inputs():
+            first = CALIBRATION_STREAM
+            batches = make_dataset(
+                problem, config.batch_size, config.seed, first, first + config.calibration_batches
+            )
+            return (problem.network_input(batch) for batch in batches)
+
         callbacks = [
             NonFiniteGuard(config.max_skipped_steps),
             recorder,
+            CalibrateBatchNorm(calibration_inputs, verbose=verbose if chief else 0),
             PeriodicCheckpoint(manager, config.checkpoint_every, on_save=save_curve),
         ]
         if writer is not None:
@@ -320,8 +334,6 @@ def train(
     return result
 
 
-#: Data-stream position of held-out evaluation batches, far past any training step.
-EVALUATION_STREAM = 10**12
 
 
 def evaluate_run(run_dir: str | pathlib.Path, batches: int = 4) -> dict:
