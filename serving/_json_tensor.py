@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import json
 import math
 from collections.abc import Mapping
 
 import numpy as np
+import orjson
 
 from serving import _dtypes
 from serving.errors import InvalidArgumentError, UnimplementedError
@@ -71,7 +73,14 @@ def parse_document(body: bytes) -> dict:
     if not body:
         raise InvalidArgumentError("JSON Parse error: The document is empty")
     try:
-        doc = json.loads(body)
+        # orjson is strict JSON: NaN/Infinity tokens, integers beyond 64 bits and invalid
+        # UTF-8 fall through to the standard parser, whose messages the errors quote.
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        doc = None
+    try:
+        if doc is None:
+            doc = json.loads(body)
     except json.JSONDecodeError as e:
         raise InvalidArgumentError(f"JSON Parse error: {e.msg} at offset: {e.pos}") from None
     except UnicodeDecodeError as e:
@@ -382,6 +391,80 @@ def _format_floats(flat: np.ndarray, precise_digits: int) -> list[str]:
     return texts
 
 
+def _short_form_round_trips(flat: np.ndarray) -> np.ndarray:
+    """Per value: does `%g` (six significant digits) read back as the same value?
+
+    Printing and re-reading every value costs more than the model on a 64x64 answer, so the
+    six-digit rounding is first computed in float64: where it lies more than one unit in the
+    last place away (float32; eight for float64, whose own rounding errors are that size), it
+    cannot read back (that needs half a unit), and a rounding tie taken the other way would
+    lie even farther. Only the rest are printed and read back.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        wide = flat.astype(np.float64)
+        exponent = np.floor(np.log10(np.abs(wide)))
+        scale = np.power(10.0, 5 - exponent)
+        rounded = np.rint(wide * scale) / scale
+        margin = 8 if flat.dtype == np.float64 else 1
+        far = np.abs(rounded - wide) > margin * np.spacing(np.abs(flat)).astype(np.float64)
+    check = np.flatnonzero(~far & np.isfinite(flat))
+    result = np.zeros(flat.shape, dtype=bool)
+    if check.size:
+        values = flat[check].tolist()
+        texts = ("%g," * len(values))[:-1] % tuple(values)
+        parsed = np.array(texts.split(","), dtype=np.float64).astype(flat.dtype)
+        result[check] = parsed == flat[check]
+    return result
+
+
+@functools.lru_cache(maxsize=32)
+def _separators(shape: tuple[int, ...]) -> np.ndarray:
+    """What follows each value of a C-order tensor of `shape` in nested JSON lists."""
+    count = math.prod(shape)
+    closing = np.zeros(count, dtype=np.int64)
+    position = np.arange(1, count + 1)
+    stride = 1
+    for size in reversed(shape):
+        stride *= size
+        closing += position % stride == 0
+    table = np.array(["]" * k + ", " + "[" * k for k in range(len(shape) + 1)])
+    separators = table[closing]
+    separators[-1] = "]" * len(shape)
+    separators.flags.writeable = False
+    return separators
+
+
+def _nested_floats(array: np.ndarray, precise_digits: int) -> str:
+    """`_nest(_format_floats(...))` for a float tensor, built as one %-format template.
+
+    Same text byte for byte: `%g` where six digits round-trip, else `%.{precise_digits}g`;
+    `%.1f` for whole numbers printed without a point (that is what adding ".0" gives);
+    NaN/Infinity/-Infinity as the real server writes them.
+    """
+    if array.size == 0 or array.ndim == 0:
+        return _nest(_format_floats(array.reshape(-1), precise_digits), array.shape)
+    flat = array.reshape(-1)
+    finite = np.isfinite(flat)
+    short = _short_form_round_trips(flat)
+    with np.errstate(invalid="ignore"):
+        # %g prints an integer without a point below 10**digits (its switch to exponents).
+        whole = (
+            finite
+            & (np.trunc(flat) == flat)
+            & (np.abs(flat) < np.where(short, 1e6, 10.0**precise_digits))
+        )
+    codes = np.where(short, "%g", f"%.{precise_digits}g")
+    codes = np.where(whole, "%.1f", codes)
+    values = flat.tolist()
+    if not finite.all():
+        codes = np.where(finite, codes, "%s")
+        for i in np.flatnonzero(~finite).tolist():
+            value = values[i]
+            values[i] = "NaN" if math.isnan(value) else ("-Infinity" if value < 0 else "Infinity")
+    template = "[" * array.ndim + "".join(np.strings.add(codes, _separators(array.shape)).tolist())
+    return template % tuple(values)
+
+
 def _format_flat(array: np.ndarray, as_b64: bool) -> list[str]:
     flat = array.reshape(-1)
     kind = array.dtype.kind
@@ -423,20 +506,28 @@ def _is_bytes_output(name: str, array: np.ndarray) -> bool:
     return array.dtype.kind in "OS" and name.endswith("_bytes")
 
 
+def _tensor_text(array: np.ndarray, as_b64: bool) -> str:
+    if array.dtype == np.float32:
+        return _nested_floats(array, 9)
+    if array.dtype == np.float64:
+        return _nested_floats(array, 17)
+    return _nest(_format_flat(array, as_b64), array.shape)
+
+
 def document_from_tensors(outputs: Mapping[str, np.ndarray], fmt: RequestFormat) -> bytes:
     """The response body for `outputs`, in the format the request used."""
     if not outputs:
         raise InvalidArgumentError("Cannot convert empty tensor map to JSON")
     names = sorted(outputs)
-    formatted = {n: _format_flat(outputs[n], _is_bytes_output(n, outputs[n])) for n in names}
+    as_b64 = {n: _is_bytes_output(n, outputs[n]) for n in names}
     if fmt is RequestFormat.COLUMNAR:
         if len(names) == 1:
-            body = _nest(formatted[names[0]], outputs[names[0]].shape)
+            body = _tensor_text(outputs[names[0]], as_b64[names[0]])
         else:
             body = (
                 "{"
                 + ", ".join(
-                    f"{json.dumps(n)}: {_nest(formatted[n], outputs[n].shape)}" for n in names
+                    f"{json.dumps(n)}: {_tensor_text(outputs[n], as_b64[n])}" for n in names
                 )
                 + "}"
             )
@@ -452,15 +543,18 @@ def document_from_tensors(outputs: Mapping[str, np.ndarray], fmt: RequestFormat)
                 f"Tensor name: {name} has inconsistent batch size: {shape[0]} expecting: {batch}"
             )
         batch = shape[0]
+    if len(names) == 1:
+        # One output: the list of rows is the tensor itself.
+        return (
+            '{"predictions": ' + _tensor_text(outputs[names[0]], as_b64[names[0]]) + "}"
+        ).encode("utf-8")
     rows = []
     for item in range(batch):
-        parts = []
-        for name in names:
-            shape = outputs[name].shape
-            per_row = len(formatted[name]) // batch
-            text = _nest(formatted[name][item * per_row : (item + 1) * per_row], shape[1:])
-            parts.append(f"{json.dumps(name)}: {text}" if len(names) > 1 else text)
-        rows.append("{" + ", ".join(parts) + "}" if len(names) > 1 else parts[0])
+        parts = [
+            f"{json.dumps(name)}: {_tensor_text(outputs[name][item, ...], as_b64[name])}"
+            for name in names
+        ]
+        rows.append("{" + ", ".join(parts) + "}")
     return ('{"predictions": [' + ", ".join(rows) + "]}").encode("utf-8")
 
 

@@ -230,8 +230,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Access-Control-Allow-Origin", "*")
             self.send_header("Access-Control-Allow-Methods", "POST, GET")
             self.send_header("Access-Control-Allow-Headers", "Content-Type")
-        self.end_headers()
-        self.wfile.write(payload)
+        # Headers and body leave in one write (what end_headers would flush, then the body):
+        # one segment for the client to wait on instead of two.
+        buffered = getattr(self, "_headers_buffer", [])
+        if self.request_version != "HTTP/0.9":
+            buffered.append(b"\r\n")
+        self._headers_buffer = []
+        self.wfile.write(b"".join([*buffered, payload]))
 
     def _serve_counted(self) -> None:
         with self.server.inflight:
