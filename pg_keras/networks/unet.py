@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import keras
 
+from pg_keras.networks._fused_batch_norm import FusedBatchNormalization
+
 
 def _conv_block(h, filters: int, name: str):
     """Two (3×3 conv, batch norm, ReLU) blocks, the paper's unit after every resampling."""
     for i in range(2):
         h = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv{i}")(h)
-        h = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(h)
+        h = FusedBatchNormalization(name=f"{name}_bn{i}")(h)
         h = keras.layers.ReLU(name=f"{name}_relu{i}")(h)
     return h
 
