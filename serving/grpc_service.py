@@ -104,7 +104,13 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         servable = self._manager.get(spec.name, *_version_and_label(spec))
         signature_name = spec.signature_name or DEFAULT_SIGNATURE
         signature = servable.signature_def(signature_name)
-        Servable.check_input_names(signature, request.inputs)
+        sent = set(request.inputs)
+        if (
+            len(sent) >= len(signature.inputs)
+            or not signature.defaults
+            or sent - set(signature.inputs)
+        ):
+            Servable.check_input_names(signature, request.inputs)
         inputs = {}
         for index, alias in enumerate(sorted(request.inputs)):
             proto = request.inputs[alias]
@@ -118,6 +124,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 inputs[alias] = _tensor_proto.from_tensor_proto(proto)
             except InvalidArgumentError as e:
                 raise InvalidArgumentError(f"tensor parsing error: {alias}: {e.message}") from None
+        inputs = Servable.with_defaults(signature, inputs)
         outputs = call_with_deadline(
             lambda: servable.run(
                 signature_name,

@@ -16,7 +16,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from serving import _dtypes
+from serving import _dtypes, _tensor_proto
 from serving.errors import (
     CANONICAL_CODES,
     FailedPreconditionError,
@@ -172,6 +172,8 @@ class Servable:
 
     @staticmethod
     def check_input_names(signature: meta_graph_pb2.SignatureDef, inputs: Mapping) -> None:
+        """INVALID_ARGUMENT unless `inputs` names every input of `signature` (after
+        `with_defaults`) and nothing else."""
         sent, expected = set(inputs), set(signature.inputs)
         if sent != expected:
             extra = ",".join(sorted(sent - expected))
@@ -181,6 +183,32 @@ class Servable:
                 f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
                 f"Sent extra: {{{extra}}}. Missing but required: {{{missing}}}."
             )
+
+    @staticmethod
+    def with_defaults(
+        signature: meta_graph_pb2.SignatureDef, inputs: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """`inputs` plus the signature's default value of each input not sent.
+
+        As predict_util.cc and saved_model's GetInputValues: a SignatureDef with `defaults`
+        (written by `tf.saved_model.save` for a `tf.function` argument with a tensor default)
+        may be called without those inputs; any other input stays required. Only the gRPC
+        Predict API does this: the REST API reads every signature input from the JSON.
+        """
+        inputs = dict(inputs)
+        if len(inputs) >= len(signature.inputs) or not signature.defaults:
+            return inputs
+        for alias in sorted(signature.inputs):
+            if alias in inputs:
+                continue
+            if alias not in signature.defaults:
+                raise InvalidArgumentError(
+                    f"Signature input alias: {alias}(feed name: "
+                    f"{signature.inputs[alias].name}) not found in request and no default "
+                    "value provided"
+                )
+            inputs[alias] = _tensor_proto.from_tensor_proto(signature.defaults[alias])
+        return inputs
 
     @staticmethod
     def _select_outputs(

@@ -5,6 +5,7 @@ One tiny trained `sin` run is shared by the module (TensorFlow is slow to start 
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -57,7 +58,7 @@ _RELOAD = textwrap.dedent(
         for key, value in model.signatures["with_residual"](a=a).items():
             out[f"{tag}_{key}"] = value.numpy()
         for k in (0, 1, 3):
-            refined = model.signatures["refine"](a=a, iterations=tf.constant(k))
+            refined = model.signatures["refine"](a=a, iterations=tf.constant([k]))
             out[f"{tag}_refine{k}"] = refined["x"].numpy()
     np.savez(sys.argv[4], **out)
     """
@@ -105,8 +106,9 @@ def test_layout_and_assets(run_dir, version_dir):
     assert metrics["y_loss"] == last["y_loss"]
     serving = json.loads((extra / "serving.json").read_text())
     assert serving["signatures"]["refine"]["iterations"] == {
-        "required": True,
-        "suggested": 1,
+        "required": False,
+        "default": 1,
+        "shape": "[batch] (one count per event) or [1] (one for the request)",
         "max": 10_000,
     }
     # What TF Serving reads from the MetaGraph: Predict signatures, float32 batched inputs.
@@ -121,7 +123,11 @@ def test_layout_and_assets(run_dir, version_dir):
         shape = [d.size for d in defs[name].inputs["a"].tensor_shape.dim]
         assert shape == [-1, 1] and defs[name].inputs["a"].dtype == tf.float32.as_datatype_enum
     iterations = defs["refine"].inputs["iterations"]
-    assert iterations.dtype == tf.int32.as_datatype_enum and not iterations.tensor_shape.dim
+    assert iterations.dtype == tf.int32.as_datatype_enum
+    assert [d.size for d in iterations.tensor_shape.dim] == [-1]
+    # The default TF Serving's gRPC Predict fills in when a request leaves `iterations` out.
+    assert set(defs["refine"].defaults) == {"iterations"}
+    np.testing.assert_array_equal(tf.make_ndarray(defs["refine"].defaults["iterations"]), [1])
     # Only the version: the staging directory was renamed, not left beside it.
     assert sorted(p.name for p in version_dir.parent.iterdir()) == ["1"]
 
@@ -157,7 +163,7 @@ def test_refine_lowers_the_residual(reloaded):
 def test_refine_rejects_a_negative_iteration_count(version_dir):
     model = tf.saved_model.load(str(version_dir))
     with pytest.raises(tf.errors.InvalidArgumentError, match="iterations"):
-        model.signatures["refine"](a=tf.constant(A_SMALL), iterations=tf.constant(-1))
+        model.signatures["refine"](a=tf.constant(A_SMALL), iterations=tf.constant([-1]))
 
 
 def test_warmup_requests_match_the_signature(version_dir):
@@ -251,7 +257,7 @@ def test_query_over_grpc_and_rest_matches_in_process(capsys, server, network, tm
     events = tmp_path / "events.npy"
     np.save(events, A_BATCH)
     requests = tmp_path / "refine.npz"
-    np.savez(requests, a=A_BATCH, iterations=np.int32(1))
+    np.savez(requests, a=A_BATCH, iterations=np.ones(len(A_BATCH), np.int32))
     expected = network(A_BATCH, training=False).numpy()
     urls = [f"grpc://127.0.0.1:{server.grpc_port}", f"http://127.0.0.1:{server.rest_port}"]
     for url in urls:
@@ -275,7 +281,7 @@ def test_query_over_grpc_and_rest_matches_in_process(capsys, server, network, tm
         )
         assert code == 0, err
         assert "residual: shape=[7]" in out and "y: shape=[7, 1]" in out
-        # refine's `iterations` is a required scalar input, sent beside the batch (.npz).
+        # refine's `iterations` (one count per event) is sent beside the batch (.npz).
         refined = tmp_path / "refined.npz"
         code, out, err = run(
             capsys,
@@ -343,3 +349,57 @@ def test_refine_runs_rules_that_need_the_vjp():
     y_star = -tf.ones_like(a)
     x = tf.function(lambda x, k: refine(x, y_star, {"a": a}, problem, rule, k))(x0, 20)
     assert _residual(x.numpy(), A_BATCH).sum() < _residual(x0.numpy(), A_BATCH).sum()
+
+
+def test_refine_takes_one_count_per_event_or_its_default(version_dir):
+    model = tf.saved_model.load(str(version_dir))
+    refine = model.signatures["refine"]
+    a = tf.constant(A_BATCH)
+    raw = model.signatures["serving_default"](a=a)["x"].numpy()
+    once = refine(a=a, iterations=tf.constant([1]))["x"].numpy()
+    counts = np.arange(len(A_BATCH), dtype=np.int32) % 2  # 0, 1, 0, 1, ...
+    mixed = refine(a=a, iterations=tf.constant(counts))["x"].numpy()
+    np.testing.assert_array_equal(mixed[counts == 0], raw[counts == 0])
+    np.testing.assert_array_equal(mixed[counts == 1], once[counts == 1])
+    # The Python default is what the SignatureDef's `defaults` holds.
+    np.testing.assert_array_equal(model.refine(a)["x"].numpy(), once)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one count per event"):
+        refine(a=a, iterations=tf.constant([1, 1]))
+
+
+def test_refine_without_iterations_as_tf_serving_answers_it(server):
+    """gRPC Predict fills in the SignatureDef default; REST needs every input in the JSON
+    (as predict_util.cc and json_tensor.cc do); row format carries a count per event."""
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "sin"
+    request.model_spec.signature_name = "refine"
+    request.inputs["a"].CopyFrom(tf.make_tensor_proto(A_BATCH))
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        defaulted = tf.make_ndarray(stub.Predict(request, timeout=60).outputs["x"])
+        request.inputs["iterations"].CopyFrom(tf.make_tensor_proto(np.ones(len(A_BATCH), np.int32)))
+        explicit = tf.make_ndarray(stub.Predict(request, timeout=60).outputs["x"])
+        np.testing.assert_array_equal(defaulted, explicit)
+        del request.inputs["iterations"]
+        request.model_spec.signature_name = "serving_default"
+        request.inputs["b"].CopyFrom(tf.make_tensor_proto(A_BATCH))
+        with pytest.raises(grpc.RpcError) as error:  # no defaults: every input required
+            stub.Predict(request, timeout=60)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "input size does not match signature" in error.value.details()
+
+    def rest(body: dict) -> tuple[int, dict]:
+        connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=60)
+        connection.request("POST", "/v1/models/sin:predict", json.dumps(body))
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+
+    status, doc = rest({"signature_name": "refine", "inputs": {"a": A_BATCH.tolist()}})
+    assert status == 400 and "Missing named input: iterations" in doc["error"]
+    instances = [{"a": row.tolist(), "iterations": 1} for row in A_BATCH]
+    status, doc = rest({"signature_name": "refine", "instances": instances})
+    assert status == 200, doc
+    np.testing.assert_allclose(np.array(doc["predictions"]), explicit, rtol=1e-6)

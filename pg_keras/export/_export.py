@@ -109,8 +109,9 @@ def _serving_description(problem: Problem, module: InverseSolverModule) -> dict:
             "inputs": sorted([*inputs, "iterations"]),
             "outputs": ["x"],
             "iterations": {
-                "required": True,
-                "suggested": problem.refine_iterations,
+                "required": False,
+                "default": problem.refine_iterations,
+                "shape": "[batch] (one count per event) or [1] (one for the request)",
                 "max": MAX_REFINE_ITERATIONS,
             },
         }

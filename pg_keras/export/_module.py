@@ -7,6 +7,7 @@ Every signature takes the problem's serving inputs (float32, batch on axis 0, se
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import keras
@@ -39,15 +40,47 @@ class InverseSolverModule(tf.Module):
         self.serving_default = tf.function(self._flat(self._predict), input_signature=signature)
         self.with_residual = tf.function(self._flat(self._with_residual), input_signature=signature)
         if self._rule is not None:
-            iterations = tf.TensorSpec([], tf.int32, name="iterations")
+            # One count per event ([batch]) or one for the whole request ([1]); batched so
+            # that row-format REST and --enable_batching carry it like any other input.
+            iterations = tf.TensorSpec([None], tf.int32, name="iterations")
             self.refine = tf.function(
-                self._flat(self._refine, extra=1), input_signature=[*signature, iterations]
+                self._with_default(
+                    self._flat(self._refine, extra=1),
+                    "iterations",
+                    tf.constant([problem.refine_iterations], tf.int32),
+                ),
+                input_signature=[*signature, iterations],
             )
 
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
-        """The serving signatures by name, for `tf.saved_model.save`."""
-        names = ["serving_default", "with_residual"] + (["refine"] if self._rule else [])
-        return {name: getattr(self, name).get_concrete_function() for name in names}
+        """The serving signatures by name, for `tf.saved_model.save`.
+
+        `refine` is passed as its `tf.function`, not a concrete function: only then does
+        `tf.saved_model.save` write its tensor default into the SignatureDef's `defaults`,
+        which TF Serving's gRPC Predict fills in when a request leaves the input out.
+        """
+        names = ["serving_default", "with_residual"]
+        signatures = {name: getattr(self, name).get_concrete_function() for name in names}
+        if self._rule is not None:
+            signatures["refine"] = self.refine
+        return signatures
+
+    def _with_default(self, function: Callable, name: str, default: tf.Tensor) -> Callable:
+        # The signature's inputs are positional and their number depends on the problem, so
+        # the last one gets its default through an explicit signature (what `tf.function`
+        # reads to find argument defaults).
+        parameters = [
+            inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in self._input_names
+        ]
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
+        )
+
+        def call(*tensors):
+            return function(*tensors)
+
+        call.__signature__ = inspect.Signature(parameters)
+        return call
 
     def _flat(self, method: Callable, extra: int = 0) -> Callable:
         # Signatures take flat tensors named by their TensorSpecs; the methods take a dict.
@@ -97,8 +130,18 @@ class InverseSolverModule(tf.Module):
         ]
         with tf.control_dependencies(checks):
             x, batch = self._guess(inputs)
+        events = tf.shape(x)[0]
+        size = tf.size(iterations)
+        count_check = tf.debugging.assert_equal(
+            tf.logical_or(tf.equal(size, 1), tf.equal(size, events)),
+            True,
+            message="Expected `iterations` with one count per event, or one count",
+        )
+        with tf.control_dependencies([count_check]):
+            iterations = tf.identity(iterations)
+        per_event = tf.broadcast_to(iterations, [events])
         extras, y_target = self._physics(batch)
-        x = refine(x, y_target, extras, self._problem, self._rule, iterations)
+        x = refine(x, y_target, extras, self._problem, self._rule, per_event)
         return {"x": tf.cast(x, tf.float32)}
 
 
@@ -111,6 +154,9 @@ def refine(
     iterations: tf.Tensor | int,
 ) -> tf.Tensor:
     """`iterations` steps `x ← x − Δx` of `rule`, aimed at `y_target`, from `x`.
+
+    `iterations` is one count for the batch, or one per event (shape `[batch]`): the loop
+    runs the largest, and an event's `x` stops changing once its own count is reached.
 
     The rule sees the backward context of a sum-reduced `½‖y − y*‖²`, for which
     `y_target` is exactly `y*` (see `pg_keras.rules.base`); for an inverse-physics
@@ -131,9 +177,15 @@ def refine(
             extras=extras,
             vjp=residuals.vjp,
         )
-        return i + 1, state - tf.cast(rule.delta_x(context), state.dtype)
+        stepped = state - tf.cast(rule.delta_x(context), state.dtype)
+        if counts.shape.rank == 0:
+            return i + 1, stepped
+        active = tf.reshape(i < counts, [-1] + [1] * (state.shape.rank - 1))
+        return i + 1, tf.where(active, stepped, state)
 
+    counts = tf.convert_to_tensor(iterations, tf.int32)
+    total = counts if counts.shape.rank == 0 else tf.reduce_max(counts)
     _, x = tf.while_loop(
-        lambda i, _: i < iterations, step, [tf.constant(0, tf.int32), x], parallel_iterations=1
+        lambda i, _: i < total, step, [tf.constant(0, tf.int32), x], parallel_iterations=1
     )
     return x
