@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -145,40 +146,124 @@ def _rest_predictor(port: int, name: str, body: bytes) -> tuple[Callable[[], obj
     return call, connection.close
 
 
-def _throughput(port: int, request: object, clients: int, per_client: int) -> dict[str, float]:
-    """Requests per second and latency with `clients` threads, each on its own channel."""
-    predictors = [_grpc_predictor(port, request) for _ in range(clients)]
-    for call, _ in predictors:
-        call()
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(clients + 1)
-
-    def worker(index: int) -> None:
-        call = predictors[index][0]
-        barrier.wait()
-        try:
-            for _ in range(per_client):
-                start = time.perf_counter()
-                call()
-                latencies[index].append(time.perf_counter() - start)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
+# A load-generating client: its own process (no GIL shared with other clients or with the
+# benchmark), one channel, the request sent as pre-serialised bytes and the answer kept as
+# bytes, so that each call costs the client as little Python as gRPC allows and the
+# measurement is of the server. Protocol on stdin/stdout: request bytes (length-prefixed) in;
+# "ready" out after warm-up; "go" in; the latencies (JSON) out.
+_CLIENT = r"""
+import json, struct, sys, time
+import grpc
+port, count = int(sys.argv[1]), int(sys.argv[2])
+size = struct.unpack("<I", sys.stdin.buffer.read(4))[0]
+request = sys.stdin.buffer.read(size)
+channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+for _ in range(3):
+    predict(request, timeout=120)
+print("ready", flush=True)
+sys.stdin.readline()
+latencies = []
+for _ in range(count):
     start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - start
-    for _, close in predictors:
-        close()
-    if errors:
-        raise RuntimeError(f"{len(errors)} requests failed; first: {errors[0]}")
-    flat = [t for per in latencies for t in per]
+    predict(request, timeout=120)
+    latencies.append(time.perf_counter() - start)
+print(json.dumps(latencies), flush=True)
+"""
+
+
+def _throughput(port: int, request: object, clients: int, per_client: int) -> dict[str, float]:
+    """Requests per second and latency with `clients` closed-loop clients, each a process."""
+    payload = request.SerializeToString()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CLIENT, str(port), str(per_client)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=False,
+        )
+        for _ in range(clients)
+    ]
+    try:
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write(struct.pack("<I", len(payload)) + payload)
+            process.stdin.flush()
+        for process in processes:
+            assert process.stdout is not None
+            if process.stdout.readline().strip() != b"ready":
+                raise RuntimeError("A benchmark client failed during warm-up")
+        start = time.perf_counter()
+        for process in processes:
+            process.stdin.write(b"go\n")
+            process.stdin.flush()
+        answers = [process.stdout.readline() for process in processes]
+        wall = time.perf_counter() - start
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+    if any(not answer.strip() for answer in answers):
+        raise RuntimeError("A benchmark client failed; see its error above")
+    flat = [t for answer in answers for t in json.loads(answer)]
     return {"requests_per_s": len(flat) / wall, **_percentiles_ms(flat)}
+
+
+_METRICS_PATH = "/monitoring/prometheus/metrics"
+_BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
+
+
+def _batches_run(rest_port: int) -> tuple[float, float]:
+    """(batches run, events in them) so far, from the server's Prometheus text."""
+    connection = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=60)
+    try:
+        connection.request("GET", _METRICS_PATH)
+        text = connection.getresponse().read().decode()
+    finally:
+        connection.close()
+    totals = {"_count": 0.0, "_sum": 0.0}
+    for line in text.splitlines():
+        for suffix in totals:
+            if line.startswith(_BATCH_SIZE + suffix):
+                totals[suffix] += float(line.rsplit(" ", 1)[1])
+    return totals["_count"], totals["_sum"]
+
+
+def _in_process_ceiling(
+    servable: object, signature: str, inputs: dict[str, np.ndarray], clients: int, seconds: float
+) -> dict[str, float]:
+    """What batching can gain at most, measured without any server: events per second with
+    `clients` threads each calling the signature on its own events, against one thread
+    calling it on all `clients` requests' events at once (what a full batch is)."""
+    batched = {a: np.concatenate([v] * clients, axis=0) for a, v in inputs.items()}
+    events = clients * next(iter(inputs.values())).shape[0]
+
+    def rate(call: Callable[[], object], threads: int, events_per_call: int) -> float:
+        call()
+        counts = [0] * threads
+        stop = time.perf_counter() + seconds
+
+        def loop(index: int) -> None:
+            while time.perf_counter() < stop:
+                call()
+                counts[index] += 1
+
+        workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+        start = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return sum(counts) * events_per_call / (time.perf_counter() - start)
+
+    one = rate(lambda: servable.run(signature, inputs), clients, events // clients)
+    full = rate(lambda: servable.run(signature, batched), 1, events)
+    return {
+        "events_per_s_batch_1_concurrent": one,
+        "events_per_s_full_batch": full,
+        "full_batch_over_batch_1": full / one,
+    }
 
 
 def run_benchmark(
@@ -189,6 +274,7 @@ def run_benchmark(
     signature: str,
     batch_timeout_micros: int,
     num_batch_threads: int,
+    ceiling_seconds: float = 5.0,
 ) -> dict:
     """Run every measurement; returns the report as a dict (see `main` for the printout)."""
     import tensorflow as tf
@@ -233,11 +319,22 @@ def run_benchmark(
                 f"num_batch_threads {{ value: {num_batch_threads} }}\n"
                 f"max_enqueued_batches {{ value: {max(16, concurrency)} }}\n"
             )
-        plain = _ServerProcess(name, base_path)
+        monitoring_file = os.path.join(tmp, "monitoring.config")
+        with open(monitoring_file, "w") as f:
+            f.write(f'prometheus_config {{ enable: true path: "{_METRICS_PATH}" }}\n')
+        # Each waiting request holds a gRPC thread (in the real server too: its default is
+        # 4 per core), so with fewer threads than clients a batch could never fill.
+        threads = [f"--grpc_max_threads={max(concurrency, 4 * (os.cpu_count() or 1))}"]
+        plain = _ServerProcess(name, base_path, threads)
         batched = _ServerProcess(
             name,
             base_path,
-            ["--enable_batching", f"--batching_parameters_file={batching_file}"],
+            [
+                *threads,
+                "--enable_batching",
+                f"--batching_parameters_file={batching_file}",
+                f"--monitoring_config_file={monitoring_file}",
+            ],
         )
         try:
             plain.wait_ready()
@@ -253,15 +350,21 @@ def run_benchmark(
             call, close = _rest_predictor(plain.rest_port, name, body)
             latency["rest"] = _percentiles_ms(_timed(call, requests))
             close()
+            ceiling = _in_process_ceiling(servable, signature, inputs, concurrency, ceiling_seconds)
             per_client = max(1, requests // 2)
             throughput = {}
             for label, server in (("no_batching", plain), ("batching", batched)):
-                throughput[label] = {
-                    "1": _throughput(server.grpc_port, request, 1, per_client * 4),
-                    str(concurrency): _throughput(
-                        server.grpc_port, request, concurrency, per_client
-                    ),
-                }
+                throughput[label] = {"1": _throughput(server.grpc_port, request, 1, per_client * 4)}
+                before = _batches_run(batched.rest_port)
+                throughput[label][str(concurrency)] = _throughput(
+                    server.grpc_port, request, concurrency, per_client
+                )
+                if label == "batching":
+                    after = _batches_run(batched.rest_port)
+                    # Events per TF call while the N clients ran: what the batcher merged.
+                    throughput[label][str(concurrency)]["mean_batch_size"] = (
+                        after[1] - before[1]
+                    ) / max(1.0, after[0] - before[0])
         finally:
             plain.stop()
             batched.stop()
@@ -286,6 +389,7 @@ def run_benchmark(
         "ratios": ratios,
         "throughput": throughput,
         "scaling_n_over_1": scaling,
+        "in_process_ceiling": ceiling,
         "batching_over_no_batching_at_n": (
             throughput["batching"][n]["requests_per_s"]
             / throughput["no_batching"][n]["requests_per_s"]
@@ -310,8 +414,16 @@ def _print_report(report: dict) -> None:
         print(
             f"  {label:<12} 1: {one['requests_per_s']:9.1f}   {n}: {many['requests_per_s']:9.1f}"
             f"   x{report['scaling_n_over_1'][label]:.2f}   p99 at {n}: {many['p99_ms']:.2f} ms"
+            + (f"   mean batch {many['mean_batch_size']:.1f}" if "mean_batch_size" in many else "")
         )
     print(f"batching / no batching at {n} clients: x{report['batching_over_no_batching_at_n']:.2f}")
+    ceiling = report["in_process_ceiling"]
+    print(
+        f"in process, no server (events/s): {n} threads of one event "
+        f"{ceiling['events_per_s_batch_1_concurrent']:.1f}, one batch of {n} "
+        f"{ceiling['events_per_s_full_batch']:.1f}: batching can gain at most "
+        f"x{ceiling['full_batch_over_batch_1']:.2f}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -330,6 +442,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--signature", default="serving_default")
     parser.add_argument("--batch-timeout-micros", type=int, default=2000)
     parser.add_argument("--num-batch-threads", type=int, default=2)
+    parser.add_argument(
+        "--ceiling-seconds",
+        type=float,
+        default=5.0,
+        help="Seconds for each in-process ceiling measurement (batch 1 vs a full batch).",
+    )
     parser.add_argument("--json", default="", help="Also write the report to this JSON file.")
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.requests < 1 or args.rows < 1:
@@ -346,6 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.signature,
             args.batch_timeout_micros,
             args.num_batch_threads,
+            args.ceiling_seconds,
         )
     except (ValueError, RuntimeError) as e:
         print(f"bench-serving: error: {e}", file=sys.stderr)

@@ -21,6 +21,7 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
             f"--saved-model={model_root}/keras_model",
             "--concurrency=3",
             "--requests=4",
+            "--ceiling-seconds=0.2",
             f"--json={report_path}",
         ],
         capture_output=True,
@@ -38,6 +39,9 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
         for clients in ("1", "3"):
             assert report["throughput"][label][clients]["requests_per_s"] > 0
     assert report["ratios"]["grpc_p50_over_in_process"] > 0
+    # The batcher's own count of events per TF call, and what batching could gain at most.
+    assert report["throughput"]["batching"]["3"]["mean_batch_size"] >= 1
+    assert report["in_process_ceiling"]["full_batch_over_batch_1"] > 0
 
 
 def test_bench_serving_without_a_model_says_what_to_pass(tmp_path, capsys):
