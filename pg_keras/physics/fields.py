@@ -190,9 +190,11 @@ def linear_solve_forward(
     rtol: float = 1e-5,
     atol: float = 0.0,
     max_iterations: int = 1000,
+    x0: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, CGResult, LinearSolveResiduals]:
-    """`y = A⁻¹ b` by CG; returns `(y, CGResult, residuals for the backward)`."""
-    result = conjugate_gradient(operator, rhs, None, rtol, atol, max_iterations)
+    """`y = A⁻¹ b` by CG from `x0` (warm start, default 0); returns `(y, CGResult, residuals
+    for the backward)`."""
+    result = conjugate_gradient(operator, rhs, x0, rtol, atol, max_iterations)
     return result.position, result, LinearSolveResiduals(operator, rtol, atol, max_iterations)
 
 
@@ -213,17 +215,20 @@ def linear_solve(
     rtol: float = 1e-5,
     atol: float = 0.0,
     max_iterations: int = 1000,
+    x0: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, CGResult]:
     """`y = A⁻¹ b` for symmetric positive definite `A`, differentiable in `b` by the adjoint solve.
 
     Returns `(y, CGResult)`; `y` carries the gradient `dL/db = A⁻¹ dL/dy`.
     `A` itself is treated as constant (no gradient flows into its parameters).
+    `x0` warm-starts the forward solve only (e.g. the previous time step's
+    pressure); it gets no gradient, since the solution does not depend on it.
     """
     results: list[CGResult] = []
 
     @tf.custom_gradient
     def solve(b):
-        y, result, residuals = linear_solve_forward(operator, b, rtol, atol, max_iterations)
+        y, result, residuals = linear_solve_forward(operator, b, rtol, atol, max_iterations, x0)
         results.append(result)
         return tf.identity(y), lambda dy: linear_solve_backward(residuals, dy)
 

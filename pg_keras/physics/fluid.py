@@ -46,6 +46,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from pg_keras.physics import fields
+
 
 class PoissonResult(NamedTuple):
     """What a pressure solve returns beside `p` (TFP-style result tuple).
@@ -256,6 +258,45 @@ def spectral_poisson(
         num_iterations=tf.zeros([batch], tf.int32),
         residual=tf.stop_gradient(residual),
     )
+
+
+def conjugate_gradient_poisson(rtol: float = 1e-5, max_iterations: int = 500) -> PoissonSolver:
+    """The pressure solve by the shared CG (`pg_keras.physics.fields.linear_solve`), B.5's choice.
+
+    Solves `−∇²p = −rhs` (the periodic 5-point `−∇²` is symmetric positive
+    semi-definite; its null space, the constant, is orthogonal to a zero-mean
+    `rhs`, so CG converges) from `guess` (warm start: the previous step's
+    pressure) to `‖r‖ ≤ rtol·‖rhs‖`, and returns `p` with mean 0. The gradient
+    is the adjoint CG solve. Non-convergence within `max_iterations` is
+    reported in `PoissonResult.converged`, not raised (the call is traced).
+    """
+    if not rtol > 0 or max_iterations < 1:
+        raise ValueError(
+            "Expected `rtol` > 0 and `max_iterations` >= 1. "
+            f"Received: rtol={rtol}, max_iterations={max_iterations}"
+        )
+
+    def solve(
+        rhs: tf.Tensor, dx: float, guess: tf.Tensor | None = None
+    ) -> tuple[tf.Tensor, PoissonResult]:
+        _check_grid(rhs, "rhs", 3)
+        zero_mean = rhs - tf.reduce_mean(rhs, axis=[1, 2], keepdims=True)
+        p, result = fields.linear_solve(
+            lambda q: -laplacian(q, dx),
+            -zero_mean,
+            rtol=rtol,
+            max_iterations=max_iterations,
+            x0=guess,
+        )
+        p = p - tf.reduce_mean(p, axis=[1, 2], keepdims=True)
+        residual = tf.reduce_max(tf.abs(laplacian(p, dx) - zero_mean), axis=[1, 2])
+        return p, PoissonResult(
+            converged=result.converged,
+            num_iterations=result.num_iterations,
+            residual=tf.stop_gradient(residual),
+        )
+
+    return solve
 
 
 def make_incompressible(

@@ -66,6 +66,7 @@ from pg_keras.solving import Solver, SolverOutput, gradient_descent
 
 MARKER0 = "marker0"
 MARKER_TARGET = "marker_target"
+PRESSURE_SOLVERS = ("fft", "cg")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +97,10 @@ class FluidSpec:
     gd_learning_rate: float = 1.0
     jit_compile: bool = True
     physics_dtype: str = "float32"
+    #: Pressure solve: "fft" (exact periodic solve) or "cg" (the shared CG with
+    #: warm start and adjoint gradient, B.5's), stopped at `cg_rtol`.
+    pressure_solver: str = "fft"
+    cg_rtol: float = 1e-5
 
     def __post_init__(self):
         if self.resolution < 16 or self.resolution % 16:
@@ -122,6 +127,11 @@ class FluidSpec:
                 f"Expected 0 <= marker_center_min <= marker_center_max <= {size} (the domain). "
                 f"Received: {self.marker_center_min}, {self.marker_center_max}"
             )
+        if self.pressure_solver not in PRESSURE_SOLVERS:
+            raise ValueError(
+                f"Expected pressure_solver in {PRESSURE_SOLVERS}. "
+                f"Received: pressure_solver={self.pressure_solver!r}"
+            )
         if self.physics_dtype not in ("float32", "float64"):
             raise ValueError(
                 "Expected physics_dtype 'float32' or 'float64'. "
@@ -135,6 +145,12 @@ class FluidSpec:
     @property
     def size(self) -> float:
         return self.resolution * self.dx
+
+    def solve_poisson(self) -> physics.PoissonSolver:
+        """The pressure solver `pressure_solver` names."""
+        if self.pressure_solver == "cg":
+            return physics.conjugate_gradient_poisson(self.cg_rtol)
+        return physics.spectral_poisson
 
 
 def smooth_noise(shape, seed: tf.Tensor, smoothness: float, dx: float, dtype) -> tf.Tensor:
@@ -168,7 +184,13 @@ class FluidProblem(Problem):
 
         def run(velocity0, marker0):
             states = physics.simulate(
-                velocity0, marker0, spec.dt, spec.dx, spec.steps, correction=spec.correction
+                velocity0,
+                marker0,
+                spec.dt,
+                spec.dx,
+                spec.steps,
+                spec.solve_poisson(),
+                correction=spec.correction,
             )
             return states[-1].marker
 
@@ -182,7 +204,7 @@ class FluidProblem(Problem):
     def sequence(self, x: tf.Tensor, marker0: tf.Tensor) -> tf.Tensor:
         """The marker at every step, `[steps + 1, batch, n, n]` (for figures)."""
         spec = self.spec
-        states = physics.simulate(x, marker0, spec.dt, spec.dx, spec.steps)
+        states = physics.simulate(x, marker0, spec.dt, spec.dx, spec.steps, spec.solve_poisson())
         return tf.stack([s.marker for s in states])
 
     def objective(self, y: tf.Tensor, y_target: tf.Tensor) -> tf.Tensor:
@@ -285,6 +307,7 @@ class FluidProblem(Problem):
                     spec.steps,
                     spec.vortex_width,
                     spec.inverse_step_size,
+                    spec.solve_poisson(),
                 )
             return velocity
 
@@ -341,6 +364,7 @@ class FluidProblem(Problem):
                 spec.steps,
                 spec.vortex_width,
                 spec.inverse_step_size,
+                spec.solve_poisson(),
             )[:2],
             jit_compile=spec.jit_compile,
         )

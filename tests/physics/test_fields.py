@@ -118,3 +118,19 @@ def test_linear_solve_in_a_tf_function_returns_result():
     y, result = solve_fn(tf.ones([2, 6, 6], tf.float32))
     assert result.converged.numpy().all()
     np.testing.assert_allclose(neg_laplacian(y), np.ones([2, 6, 6]), atol=1e-4)
+
+
+def test_linear_solve_warm_start_is_used_forward_and_leaves_the_gradient():
+    b = random_field([2, 4, 4], seed=3)
+    exact, cold = fields.linear_solve(neg_laplacian, b, rtol=1e-10, max_iterations=200)
+    warm_y, warm = fields.linear_solve(neg_laplacian, b, rtol=1e-10, max_iterations=200, x0=exact)
+    np.testing.assert_array_equal(warm.num_iterations.numpy(), [0, 0])
+    assert (cold.num_iterations.numpy() > 0).all()
+    np.testing.assert_allclose(warm_y.numpy(), exact.numpy(), atol=1e-10)
+
+    def warm_solve(rhs):
+        return fields.linear_solve(neg_laplacian, rhs, rtol=1e-12, max_iterations=200, x0=exact)[0]
+
+    theoretical, _ = tf.test.compute_gradient(warm_solve, [b])
+    reference, _ = tf.test.compute_gradient(solve, [b])
+    np.testing.assert_allclose(theoretical[0], reference[0], atol=1e-8)

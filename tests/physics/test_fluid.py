@@ -144,3 +144,32 @@ def test_gradient_is_finite_at_zero_velocity():
         final = fluid.simulate(zero, marker, 0.25, DX, 2)[-1].marker
         loss = tf.reduce_sum(final * tf.roll(marker, 1, 2))
     assert np.isfinite(tape.gradient(loss, zero).numpy()).all()
+
+
+def test_cg_projection_matches_the_fft_solve_and_warm_start_saves_iterations():
+    velocity = tf.random.stateless_normal([2, 16, 12, 2], [3, 0], dtype=tf.float64)
+    cg = fluid.conjugate_gradient_poisson(rtol=1e-10)
+    projected, pressure, result = fluid.make_incompressible(velocity, DX, cg)
+    assert result.converged.numpy().all()
+    assert np.abs(fluid.divergence(projected, DX).numpy()).max() < 1e-8
+    exact, exact_pressure, _ = fluid.make_incompressible(velocity, DX)
+    np.testing.assert_allclose(projected.numpy(), exact.numpy(), atol=1e-8)
+    np.testing.assert_allclose(pressure.numpy(), exact_pressure.numpy(), atol=1e-8)
+    nearby = exact_pressure + 1e-6 * tf.random.stateless_normal(
+        [2, 16, 12], [4, 0], dtype=tf.float64
+    )
+    _, _, warm = fluid.make_incompressible(velocity, DX, cg, nearby)
+    assert (warm.num_iterations.numpy() < result.num_iterations.numpy()).all()
+
+
+def test_cg_projection_gradient_is_the_adjoint_solve():
+    velocity = tf.random.stateless_normal([1, 6, 6, 2], [5, 0], dtype=tf.float64)
+    cg = fluid.conjugate_gradient_poisson(rtol=1e-12)
+
+    def project(solver):
+        return lambda v: fluid.make_incompressible(v, DX, solver)[0]
+
+    theoretical, numerical = tf.test.compute_gradient(project(cg), [velocity], delta=1e-6)
+    np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-6)
+    reference, _ = tf.test.compute_gradient(project(fluid.spectral_poisson), [velocity])
+    np.testing.assert_allclose(theoretical[0], reference[0], atol=1e-8)

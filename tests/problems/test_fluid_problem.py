@@ -115,3 +115,17 @@ def test_image_summary_is_one_strip_per_example(problem, batch):
     images = problem.image_summary(batch, x, batch["y_target"]).numpy()
     assert images.shape == (4, 16, 5 * 17 - 1, 1)
     assert images.min() >= 0.0 and images.max() <= 1.0
+
+
+def test_cg_pressure_solver_gives_the_fft_solvers_marker():
+    with pytest.raises(ValueError, match="pressure_solver='lu'"):
+        FluidSpec(pressure_solver="lu")
+    fft = get_problem("fluid", {**TINY, "steps": 2})
+    cg = get_problem("fluid", {**TINY, "steps": 2, "pressure_solver": "cg", "cg_rtol": 1e-6})
+    batch = fft.generate(2, tf.constant([3, 4]))
+    extras = {MARKER0: batch[MARKER0]}
+    np.testing.assert_allclose(
+        cg.simulate(batch["x_target"], extras).numpy(),
+        fft.simulate(batch["x_target"], extras).numpy(),
+        atol=1e-4,
+    )
