@@ -1,10 +1,12 @@
 """`pg-keras bench-serving`: per-event latency and throughput of the model server.
 
 In one run, on one SavedModel: per-event latency p50/p99 in process (the signature called
-directly), over gRPC and over REST, and their ratios; then throughput over gRPC with one
-client and with `--concurrency` clients, without and with `--enable_batching`, with the p99
-latency at that concurrency. The servers run as `python -m serving` subprocesses, so clients
-and server do not share an interpreter, as in production.
+directly), over gRPC and over REST, taken in turns so all three see the same machine load,
+and their ratios; then throughput over gRPC with one client and with `--concurrency`
+clients (each its own process), without and with `--enable_batching`, with the p99 latency
+at that concurrency and the batcher's mean batch size; and the in-process ceiling of any
+batching gain. The servers run as `python -m serving` subprocesses, so clients and server
+do not share an interpreter, as in production.
 """
 
 from __future__ import annotations
@@ -64,14 +66,20 @@ def _percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(values, 50)), "p99_ms": float(np.percentile(values, 99))}
 
 
-def _timed(call: Callable[[], object], count: int, warmup: int = 3) -> list[float]:
+def _timed(calls: dict[str, Callable[[], object]], count: int, warmup: int = 3) -> dict:
+    """Seconds per call of each of `calls`, taken in turns (the order rotating every round),
+    so that all of them see the same load on a machine shared with other jobs."""
+    names = list(calls)
     for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
+        for name in names:
+            calls[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(count):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - start)
     return times
 
 
@@ -339,17 +347,19 @@ def run_benchmark(
         try:
             plain.wait_ready()
             batched.wait_ready()
-            latency = {
-                "in_process": _percentiles_ms(
-                    _timed(lambda: servable.run(signature, inputs), requests)
-                )
-            }
-            call, close = _grpc_predictor(plain.grpc_port, request)
-            latency["grpc"] = _percentiles_ms(_timed(call, requests))
-            close()
-            call, close = _rest_predictor(plain.rest_port, name, body)
-            latency["rest"] = _percentiles_ms(_timed(call, requests))
-            close()
+            grpc_call, grpc_close = _grpc_predictor(plain.grpc_port, request)
+            rest_call, rest_close = _rest_predictor(plain.rest_port, name, body)
+            times = _timed(
+                {
+                    "in_process": lambda: servable.run(signature, inputs),
+                    "grpc": grpc_call,
+                    "rest": rest_call,
+                },
+                requests,
+            )
+            grpc_close()
+            rest_close()
+            latency = {key: _percentiles_ms(values) for key, values in times.items()}
             ceiling = _in_process_ceiling(servable, signature, inputs, concurrency, ceiling_seconds)
             per_client = max(1, requests // 2)
             throughput = {}
@@ -400,7 +410,7 @@ def run_benchmark(
 def _print_report(report: dict) -> None:
     n = str(report["concurrency"])
     print(f"model {report['model']}  signature {report['signature']}  inputs {report['inputs']}")
-    print("per-event latency, 1 client, sequential (ms):")
+    print("per-event latency, 1 client, sequential, the three in turns (ms):")
     for label, key in (("in process", "in_process"), ("gRPC", "grpc"), ("REST", "rest")):
         stats = report["latency"][key]
         ratio = stats["p50_ms"] / report["latency"]["in_process"]["p50_ms"]
