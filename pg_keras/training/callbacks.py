@@ -75,7 +75,7 @@ class CurveRecorder(keras.callbacks.Callback):
 
 
 class PeriodicCheckpoint(keras.callbacks.Callback):
-    """Saves the checkpoint every `every` steps and at the end of training.
+    """Saves the checkpoint every `every` steps and, always, at the end of training.
 
     `on_save(step)` runs after each save, so that what belongs with the
     checkpoint (the learning curve so far) survives a kill too.
@@ -88,11 +88,11 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
         self.on_save = on_save
         self._last_saved = -1
 
-    def _save(self):
+    def _save(self, again: bool = False):
         step = int(self.model.step.numpy())
         if getattr(self.model, "non_finite_stop", None) is not None:
             return  # keep the last good checkpoint
-        if step != self._last_saved:
+        if again or step != self._last_saved:
             self.manager.save(checkpoint_number=step)
             self._last_saved = step
             if self.on_save is not None:
@@ -103,7 +103,9 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
             self._save()
 
     def on_train_end(self, logs=None):
-        self._save()
+        # Again even at a step just saved: callbacks before this one (batch-norm
+        # calibration) may have changed the state since.
+        self._save(again=True)
 
 
 class CalibrateBatchNorm(keras.callbacks.Callback):

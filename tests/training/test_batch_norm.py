@@ -76,6 +76,7 @@ def heat_runs(tmp_path_factory):
             steps=4,
             batch_size=4,
             log_every=2,
+            checkpoint_every=2,  # the last step is saved before training ends, too
             spec=TINY_HEAT,
             calibration_batches=batches,
         )
