@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from pg_keras.config import RESUMABLE_CHANGES, TrainingConfig
 from pg_keras.problems import Problem, get_problem
+from pg_keras.training.batch_norm import calibrate_batch_norm
 from pg_keras.training.callbacks import (
     CalibrateBatchNorm,
     CurveRecorder,
@@ -224,6 +225,41 @@ def build_model(problem: Problem, config: TrainingConfig, initial_weights=None) 
     return model
 
 
+def calibration_inputs(problem: Problem, config: TrainingConfig, batches: int):
+    """Network inputs of the `batches` batches batch norm's statistics are averaged over."""
+    first = CALIBRATION_STREAM
+    dataset = make_dataset(problem, config.batch_size, config.seed, first, first + batches)
+    return (problem.network_input(batch) for batch in dataset)
+
+
+def calibrate_run(run_dir: str | pathlib.Path, batches: int = 50) -> int:
+    """Recomputes batch norm's statistics in a run's latest checkpoint, in place.
+
+    For runs trained with `calibration_batches=0`, or before training did this
+    itself: the checkpoint keeps its step number and everything else, so a
+    resumed run goes on unchanged. Returns the number of batches used (0 for a
+    network without batch norm, whose checkpoint is left alone).
+    """
+    run_dir = pathlib.Path(run_dir)
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    if latest is None or not (run_dir / "config.json").exists():
+        raise RunDirectoryError(
+            f"No checkpoint and config in {str(run_dir)!r}. Expected a trained run directory"
+        )
+    config = TrainingConfig.read(run_dir / "config.json")
+    problem = get_problem(config.problem, config.spec)
+    model = build_model(problem, config)
+    checkpoint = make_checkpoint(model)
+    checkpoint.restore(latest).assert_existing_objects_matched()
+    used = calibrate_batch_norm(model.network, calibration_inputs(problem, config, batches))
+    if used:
+        manager = tf.train.CheckpointManager(
+            checkpoint, str(run_dir / "checkpoints"), max_to_keep=2
+        )
+        manager.save(checkpoint_number=int(model.step.numpy()))
+    return used
+
+
 def make_checkpoint(model: PhysicsModel) -> tf.train.Checkpoint:
     """Everything a resumed run needs: weights, optimizer state and the step counters."""
     return tf.train.Checkpoint(
@@ -288,17 +324,13 @@ def train(
                 curve = points + [p for p in recorder.points if p["step"] <= step]
                 curve_path.write_text(json.dumps(curve) + "\n")
 
-        def calibration_inputs():
-            first = CALIBRATION_STREAM
-            batches = make_dataset(
-                problem, config.batch_size, config.seed, first, first + config.calibration_batches
-            )
-            return (problem.network_input(batch) for batch in batches)
-
         callbacks = [
             NonFiniteGuard(config.max_skipped_steps),
             recorder,
-            CalibrateBatchNorm(calibration_inputs, verbose=verbose if chief else 0),
+            CalibrateBatchNorm(
+                lambda: calibration_inputs(problem, config, config.calibration_batches),
+                verbose=verbose if chief else 0,
+            ),
             PeriodicCheckpoint(manager, config.checkpoint_every, on_save=save_curve),
         ]
         if writer is not None:
@@ -332,8 +364,6 @@ def train(
             f"{step:.2f} ms step (generation overlaps training through tf.data prefetch)"
         )
     return result
-
-
 
 
 def evaluate_run(run_dir: str | pathlib.Path, batches: int = 4) -> dict:

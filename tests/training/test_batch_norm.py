@@ -13,7 +13,7 @@ import tensorflow as tf
 from pg_keras.config import TrainingConfig
 from pg_keras.problems import get_problem
 from pg_keras.training.batch_norm import batch_norm_layers, calibrate_batch_norm
-from pg_keras.training.run import build_model, make_checkpoint, train
+from pg_keras.training.run import build_model, calibration_inputs, make_checkpoint, train
 
 TINY_HEAT = {"ny": 16, "nx": 16, "levels": 2, "filters": 4, "max_half_size": 4.0}
 
@@ -131,3 +131,33 @@ def test_calibration_runs_under_a_mirrored_strategy(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "MEANS" in result.stdout
+
+
+def test_calibrate_command_recomputes_an_older_runs_statistics(heat_runs, capsys):
+    from pg_keras.cli import main
+
+    root, _ = heat_runs
+    run_dir = root / "calibrated0"  # trained without calibration
+    before = final_network(run_dir)
+    old_means = [layer.moving_mean.numpy() for layer in batch_norm_layers(before)]
+    step = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+
+    assert main(["calibrate", str(run_dir), "--batches", "3"]) == 0
+
+    after = final_network(run_dir)
+    assert "recomputed on 3 batches" in capsys.readouterr().out
+    assert not any(
+        np.allclose(old, layer.moving_mean.numpy())
+        for old, layer in zip(old_means, batch_norm_layers(after), strict=True)
+    )
+    assert tf.train.latest_checkpoint(str(run_dir / "checkpoints")) == step
+    for a, b in zip(before.trainable_weights, after.trainable_weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # What the command saved is the calibration of the old weights on the calibration stream.
+    config = TrainingConfig.read(run_dir / "config.json")
+    inputs = calibration_inputs(get_problem(config.problem, config.spec), config, 3)
+    assert calibrate_batch_norm(before, inputs) == 3
+    for a, b in zip(batch_norm_layers(before), batch_norm_layers(after), strict=True):
+        np.testing.assert_allclose(a.moving_mean.numpy(), b.moving_mean.numpy(), rtol=1e-5)
+        np.testing.assert_allclose(a.moving_variance.numpy(), b.moving_variance.numpy(), rtol=1e-5)
+    assert main(["calibrate", str(root / "missing")]) == 2
