@@ -12,9 +12,10 @@ the first iteration at which the mean x error is at or below the network's,
 and charges the solver's per-event wall time pro rata (time per iteration ×
 iterations). A solver that never gets there is reported as "> cap".
 
-It also times one simulation step (batched, XLA) per example and per cell, and
-the share of the pressure projection in it, measured as the time saved by
-replacing the projection with a no-op solve.
+It also times one simulation step (batched, XLA) per example and per cell with
+each pressure solver (the exact FFT solve and the shared CG, warm-started),
+and each solve's share of the step, measured as the time saved by replacing
+it with a no-op solve.
 """
 
 from __future__ import annotations
@@ -72,10 +73,17 @@ def reach(result, level: float) -> dict:
 
 
 def step_timing(problem, batch_size: int, repeats: int) -> dict:
+    """One XLA step on a batch, per pressure solver, and the solve's share of it.
+
+    The step is timed from the state after one step, so CG is warm-started
+    from a real previous pressure, as in a simulation. A solver's share is
+    (its step time − the step time with a no-op solve) / its step time.
+    """
     spec = problem.spec
     batch = problem.generate(batch_size, tf.constant([99, -1], tf.int64))
     v0 = physics.centered_to_staggered(batch[X_TARGET])
-    state = physics.FluidState(v0, batch["marker0"], tf.zeros_like(batch["marker0"]))
+    start = physics.FluidState(v0, batch["marker0"], tf.zeros_like(batch["marker0"]))
+    state = physics.step(start, spec.dt, spec.dx)
 
     def no_projection(rhs, dx, guess):
         del dx, guess
@@ -84,23 +92,44 @@ def step_timing(problem, batch_size: int, repeats: int) -> dict:
             zero > 0, zero, tf.zeros_like(rhs[:, 0, 0])
         )
 
-    timings = {}
-    for name, solver in (("full", physics.spectral_poisson), ("no_projection", no_projection)):
+    solvers = {
+        "fft": physics.spectral_poisson,
+        "cg": physics.conjugate_gradient_poisson(spec.cg_rtol),
+        "no_projection": no_projection,
+    }
+    timings, cg_iterations = {}, None
+    for name, solver in solvers.items():
         run = tf.function(
             lambda s, solver=solver: physics.step(s, spec.dt, spec.dx, solver).marker,
             jit_compile=True,
         )
         timings[name] = median_seconds(lambda run=run: run(state).numpy(), repeats)
-    full = timings["full"]
+    velocity = physics.advect_velocity(state.velocity, spec.dt, spec.dx, spec.correction)
+    _, _, result = physics.make_incompressible(velocity, spec.dx, solvers["cg"], state.pressure)
+    cg_iterations = float(tf.reduce_mean(tf.cast(result.num_iterations, tf.float32)))
     cells = spec.resolution**2
+    rows = {}
+    for name in ("fft", "cg"):
+        full = timings[name]
+        rows[name] = {
+            "step_ms_batch": 1e3 * full,
+            "step_ms_per_example": 1e3 * full / batch_size,
+            "step_ns_per_cell": 1e9 * full / (batch_size * cells),
+            "solve_share": max(0.0, (full - timings["no_projection"]) / full),
+        }
+    rows["cg"]["warm_start_iterations_mean"] = cg_iterations
+    rows["cg"]["rtol"] = spec.cg_rtol
     return {
         "batch": batch_size,
-        "step_ms_batch": 1e3 * full,
-        "step_ms_per_example": 1e3 * full / batch_size,
-        "step_ns_per_cell": 1e9 * full / (batch_size * cells),
-        "projection_share": max(0.0, (full - timings["no_projection"]) / full),
-        "pressure_solver": "spectral (FFT), exact; see physics/fluid.py",
+        "no_projection_step_ms_batch": 1e3 * timings["no_projection"],
+        "training_uses": spec.pressure_solver,
+        **rows,
     }
+
+
+def cg_iterations_text(table: dict) -> str:
+    cg = table["simulation_step"]["cg"]
+    return f"{cg['warm_start_iterations_mean']:.1f} (rtol {cg['rtol']:g})"
 
 
 def main(argv=None) -> int:
@@ -162,11 +191,14 @@ def main(argv=None) -> int:
             )
     ratio = table["ratio_inverse_physics_to_network"]
     print(f"solver/network time: {'n/a' if ratio is None else f'{ratio:,.0f}x'}")
-    step = table["simulation_step"]
-    print(
-        f"simulation step: {step['step_ms_per_example']:.3f} ms/example, "
-        f"{step['step_ns_per_cell']:.1f} ns/cell, projection {100 * step['projection_share']:.0f}%"
-    )
+    for name in ("fft", "cg"):
+        step = table["simulation_step"][name]
+        print(
+            f"simulation step ({name} pressure solve): {step['step_ms_per_example']:.3f} "
+            f"ms/example, {step['step_ns_per_cell']:.1f} ns/cell, "
+            f"solve {100 * step['solve_share']:.0f}%"
+        )
+    print(f"CG iterations per warm-started solve: {cg_iterations_text(table)}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(table, indent=1) + "\n")

@@ -25,7 +25,9 @@ def test_table_and_figure_scripts_with_a_tiny_budget(tmp_path):
     assert fluid_table.main([*argv, "--out", str(out), *spec_args]) == 0
     table = json.loads(out.read_text())
     assert len(table["inverse-physics"]["curve_x_mae"]) == 3
-    assert table["simulation_step"]["step_ns_per_cell"] > 0
+    step = table["simulation_step"]
+    assert step["fft"]["step_ns_per_cell"] > 0 and step["cg"]["step_ns_per_cell"] > 0
+    assert step["cg"]["warm_start_iterations_mean"] >= 0
     figure = tmp_path / "sequences.png"
     assert (
         fluid_figures.main(
