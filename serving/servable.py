@@ -202,10 +202,11 @@ class Servable:
             if alias in inputs:
                 continue
             if alias not in signature.defaults:
+                required = ",".join(sorted(set(signature.inputs) - set(signature.defaults)))
                 raise InvalidArgumentError(
                     f"Signature input alias: {alias}(feed name: "
                     f"{signature.inputs[alias].name}) not found in request and no default "
-                    "value provided"
+                    f"value provided. Inputs expected to be in the request {{{required}}}"
                 )
             inputs[alias] = _tensor_proto.from_tensor_proto(signature.defaults[alias])
         return inputs
