@@ -22,7 +22,9 @@ def small_network():
     keras.utils.set_random_seed(3)
     inputs = keras.Input((5,))
     hidden = keras.layers.Dense(4)(inputs)
-    inner = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(name="inner")])
+    inner = keras.Sequential(
+        [keras.Input((4,)), keras.layers.BatchNormalization(name="inner")], name="nested"
+    )
     outputs = keras.layers.BatchNormalization(name="outer")(inner(hidden))
     return keras.Model(inputs, outputs), keras.Model(inputs, hidden)
 
@@ -35,7 +37,7 @@ def test_statistics_are_plain_averages_of_the_batch_statistics():
 
     assert calibrate_batch_norm(network, iter(batches)) == 5
 
-    inner = network.get_layer("sequential").get_layer("inner")
+    inner = network.get_layer("nested").get_layer("inner")
     hidden = [features(b).numpy() for b in batches]
     np.testing.assert_allclose(
         inner.moving_mean.numpy(), np.mean([h.mean(0) for h in hidden], 0), rtol=1e-5, atol=1e-6
