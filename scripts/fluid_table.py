@@ -142,6 +142,12 @@ def main(argv=None) -> int:
     parser.add_argument("--timing-batch", type=int, default=16)
     parser.add_argument("--out", type=pathlib.Path, default=None)
     parser.add_argument("--spec", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--batch-statistics",
+        action="store_true",
+        help="run the network's batch norm on the events' own batch statistics (Keras "
+        "training mode) instead of the stored inference statistics",
+    )
     args = parser.parse_args(argv)
     spec = dict(item.split("=", 1) for item in args.spec)
     problem = get_problem("fluid", spec)
@@ -149,7 +155,7 @@ def main(argv=None) -> int:
     batch = problem.generate(args.events, tf.constant([args.seed, -1], tf.int64))
 
     inputs = problem.network_input(batch)
-    infer = tf.function(lambda z: network(z, training=False))
+    infer = tf.function(lambda z: network(z, training=args.batch_statistics))
     x = infer(inputs)
     network_error = problem.x_error(x, batch).numpy()
     level = float(network_error.mean())
@@ -162,6 +168,7 @@ def main(argv=None) -> int:
             "x_mae": level,
             "time_per_event_s": seconds / args.events,
             "batched": args.events,
+            "batch_norm": "batch statistics" if args.batch_statistics else "inference statistics",
         },
     }
     events = {key: batch[key] for key in batch}

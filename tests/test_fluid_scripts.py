@@ -22,6 +22,7 @@ def test_table_and_figure_scripts_with_a_tiny_budget(tmp_path):
     out = tmp_path / "table.json"
     argv = ["--network", str(tmp_path / "inverse-physics" / "seed0"), "--events", "2"]
     argv += ["--inverse-iterations", "2", "--gd-iterations", "2", "--timing-batch", "2"]
+    argv += ["--batch-statistics"]
     assert fluid_table.main([*argv, "--out", str(out), *spec_args]) == 0
     table = json.loads(out.read_text())
     assert len(table["inverse-physics"]["curve_x_mae"]) == 3
