@@ -29,9 +29,11 @@ Pressure: on a periodic MAC grid the discrete `∇·∇` is the 5-point Laplacia
 whose eigenvectors are Fourier modes, so `spectral_poisson` solves it exactly
 by FFT (eigenvalues `(2 cos(2πk/n) − 2)/dx²`, the mean mode set to 0). It is
 the default `solve_poisson`; any function `(rhs, dx, guess) -> (p,
-PoissonResult)` can replace it (e.g. the shared CG solver with warm start and
-adjoint gradient), so the swap is one argument. Autodiff through the FFT is
-the adjoint solve (the Laplacian is symmetric).
+PoissonResult)` can replace it: `conjugate_gradient_poisson` is the shared
+CG (`fields.linear_solve`) warm-started from the previous step's pressure,
+with the adjoint-solve gradient (B.5's choice; about 3x the FFT step's cost
+at 64 × 64, see docs/fluid.md). Autodiff through the FFT is the adjoint
+solve (the Laplacian is symmetric).
 
 A velocity that moves more than `max_cfl` cells per step is legal for
 semi-Lagrangian advection but loses accuracy; `check_cfl` reports it.
