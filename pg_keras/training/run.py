@@ -225,6 +225,26 @@ def build_model(problem: Problem, config: TrainingConfig, initial_weights=None) 
     return model
 
 
+def restore_run(run_dir: str | pathlib.Path):
+    """`(config, problem, model, checkpoint)` of a run, at its latest checkpoint.
+
+    Raises:
+        RunDirectoryError: `run_dir` has no config.json or no checkpoint.
+    """
+    run_dir = pathlib.Path(run_dir)
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    if latest is None or not (run_dir / "config.json").exists():
+        raise RunDirectoryError(
+            f"No checkpoint and config in {str(run_dir)!r}. Expected a trained run directory"
+        )
+    config = TrainingConfig.read(run_dir / "config.json")
+    problem = get_problem(config.problem, config.spec)
+    model = build_model(problem, config)
+    checkpoint = make_checkpoint(model)
+    checkpoint.restore(latest).assert_existing_objects_matched()
+    return config, problem, model, checkpoint
+
+
 def calibration_inputs(problem: Problem, config: TrainingConfig, batches: int):
     """Network inputs of the `batches` batches batch norm's statistics are averaged over."""
     first = CALIBRATION_STREAM
@@ -241,16 +261,7 @@ def calibrate_run(run_dir: str | pathlib.Path, batches: int = 50) -> int:
     network without batch norm, whose checkpoint is left alone).
     """
     run_dir = pathlib.Path(run_dir)
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    if latest is None or not (run_dir / "config.json").exists():
-        raise RunDirectoryError(
-            f"No checkpoint and config in {str(run_dir)!r}. Expected a trained run directory"
-        )
-    config = TrainingConfig.read(run_dir / "config.json")
-    problem = get_problem(config.problem, config.spec)
-    model = build_model(problem, config)
-    checkpoint = make_checkpoint(model)
-    checkpoint.restore(latest).assert_existing_objects_matched()
+    config, problem, model, checkpoint = restore_run(run_dir)
     used = calibrate_batch_norm(model.network, calibration_inputs(problem, config, batches))
     if used:
         manager = tf.train.CheckpointManager(
@@ -374,16 +385,7 @@ def evaluate_run(run_dir: str | pathlib.Path, batches: int = 4) -> dict:
     running statistics instead. This evaluates the network as it is served, on
     `batches` fresh batches that training never sees.
     """
-    run_dir = pathlib.Path(run_dir)
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    if latest is None or not (run_dir / "config.json").exists():
-        raise RunDirectoryError(
-            f"No checkpoint and config in {str(run_dir)!r}. Expected a trained run directory"
-        )
-    config = TrainingConfig.read(run_dir / "config.json")
-    problem = get_problem(config.problem, config.spec)
-    model = build_model(problem, config)
-    make_checkpoint(model).restore(latest).expect_partial()
+    config, problem, model, _ = restore_run(run_dir)
     first = EVALUATION_STREAM
     dataset = make_dataset(problem, config.batch_size, config.seed, first, first + batches)
     logs = model.evaluate(dataset, steps=batches, verbose=0, return_dict=True)
