@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 
 from serving import _dtypes
+from serving._float_text import float32_json
 from serving.errors import InvalidArgumentError, UnimplementedError
 
 _MAX_DEBUG_CHARS = 256
@@ -434,6 +435,18 @@ def _separators(shape: tuple[int, ...]) -> np.ndarray:
     return separators
 
 
+@functools.lru_cache(maxsize=32)
+def _separator_bytes(shape: tuple[int, ...]) -> np.ndarray:
+    """`_separators(shape)` as a [width, n] uint8 matrix, zero-padded: separator i is
+    column i."""
+    separators = _separators(shape)
+    width = max(len(s) for s in separators.tolist())
+    matrix = separators.astype(f"S{width}").view(np.uint8).reshape(len(separators), width).T
+    matrix = np.ascontiguousarray(matrix)
+    matrix.flags.writeable = False
+    return matrix
+
+
 def _nested_floats(array: np.ndarray, precise_digits: int) -> str:
     """`_nest(_format_floats(...))` for a float tensor, built as one %-format template.
 
@@ -444,6 +457,13 @@ def _nested_floats(array: np.ndarray, precise_digits: int) -> str:
     if array.size == 0 or array.ndim == 0:
         return _nest(_format_floats(array.reshape(-1), precise_digits), array.shape)
     flat = array.reshape(-1)
+    if flat.dtype == np.float32:
+        text = float32_json(
+            array,
+            _separator_bytes(array.shape),
+            lambda values: _format_floats(values, precise_digits),
+        )
+        return text.decode("ascii")
     finite = np.isfinite(flat)
     short = _short_form_round_trips(flat)
     with np.errstate(invalid="ignore"):

@@ -10,7 +10,11 @@ from serving import _json_tensor
 
 SPECIAL = [0.0, -0.0, 3.0, -3.0, 1234567.0, 999999.0, 1e6, 123456.0, np.nan, np.inf, -np.inf,
            1e-30, 1.4e-45, 3.4e38, 0.5, 1e10, 1e-5, 1e-4, 0.1, 0.3, 1e16, 1e17, 2.0**-14,
-           1000005.0, 9.999999e5]  # fmt: skip
+           1000005.0, 9.999999e5, 2097151.875, 1048575.9375,
+           # within 2e-7 of a rounding half at the ninth digit, exactly: float64 products
+           # of these are not to be trusted
+           8.5715435e-09, 9.771298e-10, 9.865955e-07, 9.731385e-13, 3.5165278e-05,
+           5.087901e-07, 1.2685362e-09, 7.1571735e-11, 2.121555e-10]  # fmt: skip
 
 
 def _one_by_one(array: np.ndarray) -> str:
@@ -19,9 +23,9 @@ def _one_by_one(array: np.ndarray) -> str:
 
 
 def _samples(dtype: type, rng: np.random.Generator):
-    for trial in range(120):
-        n = int(rng.integers(1, 150))
-        kind = trial % 5
+    for trial in range(240):
+        n = int(rng.integers(1, 300))
+        kind = trial % 8
         if kind == 0:
             values = rng.standard_normal(n)
         elif kind == 1:
@@ -30,6 +34,21 @@ def _samples(dtype: type, rng: np.random.Generator):
             values = np.round(rng.standard_normal(n) * 10.0 ** rng.integers(0, 8), 3)
         elif kind == 3:
             values = rng.choice(np.array(SPECIAL), n)
+        elif kind == 4:  # next to powers of ten, where the decimal exponent changes
+            powers = (10.0 ** rng.integers(-15, 28, n)).astype(dtype)
+            steps = rng.integers(-4, 5, n)
+            bits = np.int32 if dtype == np.float32 else np.int64
+            values = (powers.view(bits) + steps.astype(bits)).view(dtype)  # a few ulps away
+        elif kind == 5:  # rounding ties: binary fractions with a decimal 5 just past the
+            # sixth or ninth digit (2097151.875 is a tie at nine), and decimal halves
+            binary = rng.integers(2**23, 2**24, n) / 2.0 ** rng.integers(-20, 40, n)
+            digits = rng.choice([6, 9], n)
+            mantissa = rng.integers(10**5, 10**6, n) * 10.0 ** (digits - 6)
+            decimal = (mantissa + 0.5) * 10.0 ** (rng.integers(-12, 20, n) - digits.astype(float))
+            values = np.where(rng.random(n) < 0.5, binary, decimal)
+        elif kind == 6:  # zeros of both signs among ordinary values
+            values = np.where(rng.random(n) < 0.4, 0.0, rng.standard_normal(n))
+            values = values * np.where(rng.random(n) < 0.5, -1.0, 1.0)
         else:  # every bit pattern: subnormals, NaN payloads, extremes
             width = np.dtype(dtype).itemsize
             values = np.frombuffer(rng.bytes(width * n), dtype=dtype)
@@ -59,3 +78,30 @@ def test_documents_keep_the_real_server_layout():
         {"x": np.zeros((0, 2), np.float32)}, _json_tensor.RequestFormat.ROW
     )
     assert empty == b'{"predictions": []}'
+
+
+def test_ordinary_answers_take_the_plain_writer_and_others_the_slot_writer(monkeypatch):
+    from serving import _float_text
+
+    rng = np.random.default_rng(11)
+    magnitude = 10.0 ** rng.uniform(-3.9, 5.9, [2, 64, 64])
+    ordinary = (magnitude * rng.choice([-1.0, 1.0], magnitude.shape)).astype(np.float32)
+    ordinary[0, 0, :3] = [0.0, -0.0, 250.0]
+    expected = _one_by_one(ordinary)
+
+    def no_slots(*args, **kwargs):
+        raise AssertionError("the slot writer ran for values orjson can print")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_float_text, "_slot_json", no_slots)
+        assert _json_tensor._tensor_text(ordinary, False) == expected
+
+    def no_plain(*args, **kwargs):
+        raise AssertionError("orjson ran for values it prints in another style")
+
+    for unusual in (1e-5, 2.5e6, 1.23456789e9, np.nan):
+        array = ordinary.copy()
+        array[1, 5, 7] = unusual
+        with monkeypatch.context() as patch:
+            patch.setattr(_float_text, "_plain_json", no_plain)
+            assert _json_tensor._tensor_text(array, False) == _one_by_one(array)
