@@ -33,6 +33,20 @@ _VALUE_FIELD = {
 }
 
 
+# Wire-format key (field number << 3 | length-delimited) of the packed float_val and double_val
+# fields of TensorProto (tensorflow/core/framework/tensor.proto: fields 5 and 6).
+_PACKED_FIELD_TAG = {_dtypes.DT_FLOAT: bytes([5 << 3 | 2]), _dtypes.DT_DOUBLE: bytes([6 << 3 | 2])}
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
     proto = tensor_shape_pb2.TensorShapeProto()
     for size in shape:
@@ -51,14 +65,21 @@ def _as_bytes(value: object) -> bytes:
 
 
 def to_tensor_proto(
-    array: np.ndarray, dtype: int | None = None, as_tensor_content: bool = False
+    array: np.ndarray,
+    dtype: int | None = None,
+    as_tensor_content: bool = False,
+    out: tensor_pb2.TensorProto | None = None,
 ) -> tensor_pb2.TensorProto:
-    """Encode `array` as a TensorProto of `dtype` (inferred from the array if None)."""
+    """Encode `array` as a TensorProto of `dtype` (inferred from the array if None), into
+    the empty message `out` when given (a response field, saving a copy)."""
     array = np.asarray(array)
     if dtype is None:
         dtype = _dtypes.dtype_for_numpy(array)
-    proto = tensor_pb2.TensorProto(dtype=dtype)
-    proto.tensor_shape.CopyFrom(shape_proto(array.shape))
+    proto = tensor_pb2.TensorProto() if out is None else out
+    proto.dtype = dtype
+    proto.tensor_shape.SetInParent()  # present even for a scalar, as before
+    for size in array.shape:
+        proto.tensor_shape.dim.add().size = int(size)
     flat = array.reshape(-1)
     if dtype == _dtypes.DT_STRING:
         proto.string_val.extend(_as_bytes(v) for v in flat.tolist())
@@ -69,6 +90,13 @@ def to_tensor_proto(
         proto.tensor_content = (
             np.ascontiguousarray(flat).astype(np_dtype.newbyteorder("<")).tobytes()
         )
+        return proto
+    if dtype in _PACKED_FIELD_TAG:
+        # Packed fixed-width values are their little-endian bytes: one parse of those
+        # bytes fills the repeated field, where extending it from a Python list cost
+        # 0.2 ms for a 64x64 tensor.
+        data = flat.astype(np_dtype.newbyteorder("<"), copy=False).tobytes()
+        proto.MergeFromString(_PACKED_FIELD_TAG[dtype] + _varint(len(data)) + data)
         return proto
     field = _VALUE_FIELD[dtype]
     if dtype == _dtypes.DT_HALF:
