@@ -1,75 +1,99 @@
-"""Run a call with a deadline, answering DEADLINE_EXCEEDED when it passes.
+"""Deadlines for REST requests: answer DEADLINE_EXCEEDED when one passes, without a thread
+switch on the requests that finish in time.
 
 TF2 functions cannot be cancelled the way a TF1 session run with `RunOptions.timeout_in_ms`
-can, so the call runs on another thread and the request stops waiting for it; the computation
-finishes in the background and its result is dropped. The threads are kept and reused:
-starting one per request cost a few tenths of a millisecond, a tenth of a 64x64 model's
-inference.
+can, so a late request keeps computing on its own thread; what the deadline changes is who
+answers. Each request registers a `Ticket`; one watcher thread sleeps until the earliest
+deadline and, for a request still running then, sends the DEADLINE_EXCEEDED answer itself
+(on a short-lived thread, so a slow socket cannot hold up other deadlines). The request
+thread claims its ticket when done and answers only if the watcher has not. Registering costs
+a heap push under a lock; the watcher is woken only when a new deadline is earlier than all
+it knows, which with one timeout for every request happens only after it fell idle.
 """
 
 from __future__ import annotations
 
-import queue
+import heapq
+import itertools
 import threading
+import time
 from collections.abc import Callable
-from typing import TypeVar
 
-from serving.errors import DeadlineExceededError
-
-T = TypeVar("T")
+__all__ = ["DeadlineWatcher", "Ticket"]
 
 
-class _Call:
-    def __init__(self, fn: Callable[[], object]) -> None:
-        self.fn = fn
-        self.done = threading.Event()
-        self.value: object = None
-        self.error: BaseException | None = None
+class Ticket:
+    """One request's claim on its answer: `finish()` is True if the request answers."""
+
+    __slots__ = ("_answered_late", "_on_expiry", "_state", "_watcher", "deadline")
+
+    def __init__(self, watcher: DeadlineWatcher, deadline: float, on_expiry: Callable[[], None]):
+        self._watcher = watcher
+        self.deadline = deadline
+        self._on_expiry: Callable[[], None] | None = on_expiry
+        self._state = "running"
+        self._answered_late = threading.Event()
+
+    def finish(self) -> bool:
+        """Claim the answer. False if the deadline passed first; returns only once the
+        DEADLINE_EXCEEDED answer has been sent."""
+        with self._watcher.lock:
+            if self._state == "running":
+                self._state = "finished"
+                self._on_expiry = None
+                return True
+        self._answered_late.wait()
+        return False
+
+    def _expire(self) -> None:
+        try:
+            assert self._on_expiry is not None
+            self._on_expiry()
+        finally:
+            self._on_expiry = None
+            self._answered_late.set()
 
 
-class _Workers:
-    """Daemon threads that run calls; an idle one is reused, else a new one starts, so
-    concurrent calls never wait for each other (a call past its deadline keeps its thread)."""
+class DeadlineWatcher:
+    """Watches tickets; calls `on_expiry` of each one still running at its deadline."""
 
-    def __init__(self) -> None:
-        self._idle: list[queue.SimpleQueue[_Call]] = []
-        self._lock = threading.Lock()
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.lock = threading.Lock()
+        self._clock = clock
+        self._wake = threading.Condition(self.lock)
+        self._heap: list[tuple[float, int, Ticket]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
 
-    def submit(self, call: _Call) -> None:
-        with self._lock:
-            inbox = self._idle.pop() if self._idle else None
-        if inbox is None:
-            inbox = queue.SimpleQueue()
-            threading.Thread(
-                target=self._work, args=(inbox,), name="serving-inference", daemon=True
-            ).start()
-        inbox.put(call)
+    def watch(self, timeout_s: float, on_expiry: Callable[[], None]) -> Ticket:
+        """A ticket for a request that must answer within `timeout_s` seconds."""
+        ticket = Ticket(self, self._clock() + timeout_s, on_expiry)
+        with self.lock:
+            earliest = self._heap[0][0] if self._heap else None
+            heapq.heappush(self._heap, (ticket.deadline, next(self._order), ticket))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="serving-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif earliest is None or ticket.deadline < earliest:
+                self._wake.notify()
+        return ticket
 
-    def _work(self, inbox: queue.SimpleQueue[_Call]) -> None:
-        while True:
-            call = inbox.get()
-            try:
-                call.value = call.fn()
-            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-                call.error = e
-            call.done.set()
-            del call
-            with self._lock:
-                self._idle.append(inbox)
-
-
-_WORKERS = _Workers()
-
-
-def call_with_deadline(fn: Callable[[], T], timeout_s: float | None) -> T:
-    if timeout_s is None:
-        return fn()
-    if timeout_s <= 0:
-        raise DeadlineExceededError("Deadline Exceeded")
-    call = _Call(fn)
-    _WORKERS.submit(call)
-    if not call.done.wait(timeout_s):
-        raise DeadlineExceededError("Deadline Exceeded")
-    if call.error is not None:
-        raise call.error
-    return call.value  # type: ignore[return-value]
+    def _run(self) -> None:
+        with self.lock:
+            while True:
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                deadline, _, ticket = self._heap[0]
+                now = self._clock()
+                if deadline > now:
+                    self._wake.wait(deadline - now)
+                    continue
+                heapq.heappop(self._heap)
+                if ticket._state == "running":
+                    ticket._state = "expired"
+                    threading.Thread(
+                        target=ticket._expire, name="serving-deadline-answer", daemon=True
+                    ).start()

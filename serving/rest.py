@@ -20,8 +20,9 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving import _json_tensor, _responses
-from serving._deadline import call_with_deadline
+from serving._deadline import DeadlineWatcher
 from serving.errors import (
+    DeadlineExceededError,
     FailedPreconditionError,
     InternalError,
     InvalidArgumentError,
@@ -78,27 +79,51 @@ class RestApi:
     ) -> None:
         self._manager = manager
         self._timeout_s = timeout_in_ms / 1000.0 if timeout_in_ms > 0 else None
+        self._deadlines = DeadlineWatcher()
         self._check_method_name = check_method_name
         self._metrics = metrics
 
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+    def answer(
+        self, method: str, path: str, body: bytes, reply: Callable[[int, bytes], None]
+    ) -> None:
+        """Answer one call through `reply(status, body)`, called exactly once: with the
+        result, or with DEADLINE_EXCEEDED when `--rest_api_timeout_in_ms` passes first (the
+        computation then finishes on this thread and its result is dropped)."""
         start = time.perf_counter()
         request: dict[str, str] = {}  # model name and API, once the path says them
-        code = "OK"
-        try:
-            return 200, self._dispatch(method, path, body, request)
-        except ServingError as e:
-            code = e.code
-            return e.http_status, _json_tensor.error_document(e.message)
-        except Exception as e:  # noqa: BLE001 - a bad request must never take the server down
-            error = InternalError(f"{type(e).__name__}: {e}")
-            code = error.code
-            return error.http_status, _json_tensor.error_document(error.message)
-        finally:
+
+        def observe(code: str) -> None:
             if self._metrics is not None and request:
                 self._metrics.observe_request(
                     request["model"], request["api"], "REST", code, time.perf_counter() - start
                 )
+
+        def expire() -> None:
+            error = DeadlineExceededError("Deadline Exceeded")
+            observe(error.code)
+            reply(error.http_status, _json_tensor.error_document(error.message))
+
+        ticket = None
+        if self._timeout_s is not None:
+            ticket = self._deadlines.watch(self._timeout_s, expire)
+        code = "OK"
+        try:
+            status, payload = 200, self._dispatch(method, path, body, request)
+        except ServingError as e:
+            code, status, payload = e.code, e.http_status, _json_tensor.error_document(e.message)
+        except Exception as e:  # noqa: BLE001 - a bad request must never take the server down
+            error = InternalError(f"{type(e).__name__}: {e}")
+            code, status = error.code, error.http_status
+            payload = _json_tensor.error_document(error.message)
+        if ticket is None or ticket.finish():
+            observe(code)
+            reply(status, payload)
+
+    def handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        """`answer` for a caller without a connection: (HTTP status, JSON body)."""
+        replies: list[tuple[int, bytes]] = []
+        self.answer(method, path, body, lambda status, payload: replies.append((status, payload)))
+        return replies[0]
 
     def _dispatch(self, method: str, path: str, body: bytes, request: dict[str, str]) -> bytes:
         malformed = InvalidArgumentError(f"Malformed request: {method} {path}")
@@ -149,10 +174,7 @@ class RestApi:
             signature_name,
             fast_numeric=b"true" not in body and b"false" not in body,
         )
-        outputs = call_with_deadline(
-            lambda: servable.run(signature_name, inputs, check_method_name=self._check_method_name),
-            self._timeout_s,
-        )
+        outputs = servable.run(signature_name, inputs, check_method_name=self._check_method_name)
         return _json_tensor.document_from_tensors(outputs, fmt)
 
     def _status(self, name: str, version: int | None) -> bytes:
@@ -219,7 +241,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     error = FailedPreconditionError("Origin header is missing in CORS preflight")
                     status, payload = error.http_status, _json_tensor.error_document(error.message)
             else:
-                status, payload = self.server.api.handle(self.command, path, body)
+                self.server.api.answer(
+                    self.command,
+                    path,
+                    body,
+                    lambda status, payload: self._reply(status, payload, "application/json"),
+                )
+                return
         self._reply(status, payload, "application/json")
 
     def _reply(self, status: int, payload: bytes, content_type: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from serving.client import Client
-from serving.rest import RestApi
+from serving.rest import RestApi, RestServer
 
 X = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
 
@@ -49,20 +50,42 @@ def test_two_requests_are_inside_inference_at_the_same_time(server, rendezvous, 
         np.testing.assert_array_equal(result["total"], [6.0])
 
 
-def test_rest_timeout_answers_504(server, monkeypatch):
+def test_rest_timeout_answers_504_at_the_deadline(server, monkeypatch):
     servable = server.manager.get("multi", 2)
     original = servable.run
+    delays = [1.0]
 
     def slow(*args, **kwargs):
-        time.sleep(1.0)
+        time.sleep(delays.pop(0) if delays else 0.0)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(servable, "run", slow)
-    api = RestApi(server.manager, timeout_in_ms=100)
+    rest = RestServer(server.manager, port=0, timeout_in_ms=100)
+    rest.start()
     body = json.dumps({"instances": X.tolist()}).encode()
-    status, payload = api.handle("POST", "/v1/models/multi:predict", body)
-    assert status == 504
-    assert json.loads(payload) == {"error": "Deadline Exceeded"}
+    connection = http.client.HTTPConnection("127.0.0.1", rest.port, timeout=30)
+    try:
+        start = time.monotonic()
+        connection.request("POST", "/v1/models/multi:predict", body)
+        response = connection.getresponse()
+        assert response.status == 504
+        assert json.loads(response.read()) == {"error": "Deadline Exceeded"}
+        # Answered at the deadline, not when the 1 s inference ended.
+        assert time.monotonic() - start < 0.8
+        # The connection stays usable: the next request is answered once the late one is done.
+        connection.request("POST", "/v1/models/multi:predict", body)
+        response = connection.getresponse()
+        assert response.status == 200
+        assert json.loads(response.read())["predictions"][0]["total"] == 60.0
+    finally:
+        connection.close()
+        rest.stop()
+    # Without a connection, `handle` returns the same answer.
+    delays.append(1.0)
+    status, payload = RestApi(server.manager, timeout_in_ms=100).handle(
+        "POST", "/v1/models/multi:predict", body
+    )
+    assert status == 504 and json.loads(payload) == {"error": "Deadline Exceeded"}
 
 
 def test_many_concurrent_rest_requests_all_answer_correctly(server, rest_url):
