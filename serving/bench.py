@@ -61,6 +61,27 @@ def _resolve_model(path: str | None) -> tuple[str, str, int]:
     )
 
 
+def _largest_warmup_batch(version_dir: str) -> int:
+    """The largest batch among the version's warm-up requests (0 without any). A batching
+    server refuses a version whose warm-up exceeds `max_batch_size`, so the benchmark's
+    batching config must admit it."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from serving.warmup import WARMUP_FILE
+
+    path = os.path.join(version_dir, WARMUP_FILE)
+    if not os.path.exists(path):
+        return 0
+    largest = 0
+    for record in tf.data.TFRecordDataset(path):
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        for proto in log.predict_log.request.inputs.values():
+            if proto.tensor_shape.dim:
+                largest = max(largest, proto.tensor_shape.dim[0].size)
+    return largest
+
+
 def _percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
     values = np.asarray(seconds) * 1e3
     return {"p50_ms": float(np.percentile(values, 50)), "p99_ms": float(np.percentile(values, 99))}
@@ -318,11 +339,12 @@ def run_benchmark(
         }
     ).encode()
 
+    max_batch_size = max(concurrency * rows, _largest_warmup_batch(version_dir))
     with tempfile.TemporaryDirectory() as tmp:
         batching_file = os.path.join(tmp, "batching.config")
         with open(batching_file, "w") as f:
             f.write(
-                f"max_batch_size {{ value: {max(1, concurrency) * rows} }}\n"
+                f"max_batch_size {{ value: {max_batch_size} }}\n"
                 f"batch_timeout_micros {{ value: {batch_timeout_micros} }}\n"
                 f"num_batch_threads {{ value: {num_batch_threads} }}\n"
                 f"max_enqueued_batches {{ value: {max(16, concurrency)} }}\n"

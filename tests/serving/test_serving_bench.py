@@ -47,3 +47,23 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
 def test_bench_serving_without_a_model_says_what_to_pass(tmp_path, capsys):
     assert main([f"--saved-model={tmp_path}"]) == 1
     assert "Expected --saved-model to be a model base path" in capsys.readouterr().err
+
+
+def test_batching_config_admits_the_largest_warmup_batch(tmp_path):
+    # A warm-up request larger than max_batch_size would stop the batching server loading
+    # the model (as in TF Serving), e.g. `--concurrency=2` against an export warmed at 4.
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    from serving.bench import _largest_warmup_batch
+    from serving.warmup import write_warmup_requests
+
+    assert _largest_warmup_batch(str(tmp_path)) == 0
+    requests = []
+    for batch in (1, 4, 2):
+        request = predict_pb2.PredictRequest()
+        request.inputs["y"].CopyFrom(tf.make_tensor_proto(np.zeros([batch, 3], np.float32)))
+        requests.append(request)
+    write_warmup_requests(str(tmp_path), requests)
+    assert _largest_warmup_batch(str(tmp_path)) == 4
