@@ -193,6 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--spec", type=_spec_item, action="append", default=[], metavar="KEY=VALUE")
     bench.add_argument("--report", help="JSON report (default: print only)")
     bench.add_argument("--profile", metavar="DIR", help="write a TensorBoard profile here")
+    bench.add_argument(
+        "--intra-op-threads",
+        type=_non_negative_int,
+        default=0,
+        help="threads inside one op (default 0: TensorFlow's choice, one per core)",
+    )
+    bench.add_argument(
+        "--inter-op-threads",
+        type=_non_negative_int,
+        default=0,
+        help="ops run at once (default 0: TensorFlow's choice, one per core)",
+    )
 
     export = commands.add_parser(
         "export", help="a run's latest checkpoint as the next TF Serving version"
@@ -267,38 +279,44 @@ def _query(args) -> int:
 
 
 def _bench_train(args) -> int:
-    from pg_keras.benchmarks.train_speed import bench_train, format_report, write
+    from pg_keras.benchmarks.train_speed import bench_rules, format_report, write
 
     spec = dict(args.spec)
     gradients = _name_list(args.gradient)
     _check_names(args.problem, gradients, spec)
-    reports = []
-    for gradient in gradients:
-        report = bench_train(
-            args.problem,
-            gradient,
-            batch_size=args.batch,
-            steps=args.steps,
-            steps_per_call=args.steps_per_call,
-            spec=spec,
-            jit_compile=args.xla,
-            profile_dir=args.profile if gradient == gradients[0] else None,
-        )
+    import tensorflow as tf
+
+    # Only before TensorFlow's runtime starts, which in a fresh `pg-keras` process no
+    # command has done yet.
+    try:
+        if args.intra_op_threads:
+            tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
+        if args.inter_op_threads:
+            tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
+    except RuntimeError as error:
+        raise UsageError(
+            "--intra-op-threads/--inter-op-threads need a process where TensorFlow has not "
+            f"run yet ({error})"
+        ) from None
+    reports = bench_rules(
+        args.problem,
+        gradients,
+        batch_size=args.batch,
+        steps=args.steps,
+        steps_per_call=args.steps_per_call,
+        spec=spec,
+        jit_compile=args.xla,
+        profile_dir=args.profile,
+    )
+    for report in reports:
         print(format_report(report) + "\n")
-        reports.append(report)
-    if len(reports) > 1:
-        # Ratios measured in this one process, against the last-named rule.
-        base = reports[-1]
-        for report in reports[:-1]:
-            ratios = {
-                name: report["ms_per_step"][name]["median"] / base["ms_per_step"][name]["median"]
-                for name in ("with_data", "without_data")
-            }
-            report["ratio_to"] = {"gradient": base["gradient"], **ratios}
-            print(
-                f"{report['gradient']} step / {base['gradient']} step: "
-                f"{ratios['with_data']:.2f}x with data, {ratios['without_data']:.2f}x without"
-            )
+    for report in reports[:-1]:
+        ratios = report["ratio_to"]
+        print(
+            f"{report['gradient']} step / {ratios['gradient']} step: "
+            f"{ratios['with_data']:.2f}x with data, {ratios['without_data']:.2f}x without "
+            "(timed in turns)"
+        )
     if args.report:
         write(reports[0] if len(reports) == 1 else {"runs": reports}, args.report)
         print(f"Report: {args.report}")

@@ -1,6 +1,6 @@
 """`pg-keras bench-train`: where the time of one training step goes.
 
-Measured in one process, on one set of weights, in this order:
+Measured in one process, on one set of weights per rule:
 
 * `step_with_data`: Keras `fit` over the real tf.data pipeline (generation in
   parallel, prefetched), timed per compiled call and divided by its steps;
@@ -11,8 +11,11 @@ Measured in one process, on one set of weights, in this order:
   gradient rule's backward pass alone (`delta_x`, which for `adjoint` is a VJP
   through the recorded forward pass).
 
-The component times overlap with each other inside the real step (TensorFlow
-runs independent ops in parallel), so their shares are indicative and need not
+With several rules, every model is built and traced first and the two step times are then
+taken in turns (rule order rotating every round), so that each rule sees the same machine
+state; timed one rule after the other, the first-timed rule was up to 30% slower, enough to
+flip a PG/adjoint ratio. The component times overlap with each other inside the real step
+(TensorFlow runs independent ops in parallel), so their shares are indicative and need not
 add up to 100%.
 """
 
@@ -22,6 +25,7 @@ import json
 import pathlib
 import statistics
 import time
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -30,9 +34,14 @@ import tensorflow as tf
 from pg_keras.config import TrainingConfig
 from pg_keras.physical_gradient import backward_context, physics_forward
 from pg_keras.problems import get_problem
-from pg_keras.problems.base import Y_TARGET
+from pg_keras.problems.base import Y_TARGET, Problem
 from pg_keras.rules import Supervised
 from pg_keras.training.run import build_model, data_generation_times_ms, make_dataset, resolve
+
+# Compiled calls per `fit` in each round; every `fit` starts a fresh tf.data iterator, so one
+# more call, the start-up, runs first and is dropped.
+_CALLS_PER_ROUND = 2
+_BATCHES_AHEAD = 4
 
 
 def _time_ms(fn, repeats: int) -> list[float]:
@@ -70,6 +79,195 @@ class _StepTimes(keras.callbacks.Callback):
         self.per_step.append(1000.0 * (time.perf_counter() - self._start) / max(steps, 1))
 
 
+class _RuleBench:
+    """One rule's model, data and compiled step, built and traced, ready to be timed."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        problem_name: str,
+        gradient: str,
+        batch_size: int | None,
+        steps_per_call: int,
+        seed: int,
+        spec: dict | None,
+        jit_compile: bool,
+    ) -> None:
+        self.problem = problem
+        self.gradient = gradient
+        self.seed = seed
+        self.jit_compile = jit_compile
+        self.steps_per_call = steps_per_call
+        config = resolve(
+            TrainingConfig(
+                problem=problem_name,
+                gradient=gradient,
+                steps=10**9,
+                batch_size=batch_size,
+                seed=seed,
+                log_every=steps_per_call,
+                spec=dict(spec or {}),
+                jit_compile=jit_compile,
+            ),
+            problem,
+        )
+        self.batch = config.batch_size
+        self.model = build_model(problem, config)
+        self.dataset = make_dataset(problem, self.batch, seed, 0, 10**9)
+        self.fit_per_step_ms(1)  # traces the compiled call
+        self.batches = [
+            problem.generate(self.batch, tf.constant([seed, 10_000 + k], tf.int64))
+            for k in range(_BATCHES_AHEAD)
+        ]
+        self.train_step = tf.function(
+            self.model.train_step, jit_compile=jit_compile, reduce_retracing=True
+        )
+        self.train_step(self.batches[0])
+
+    def fit_per_step_ms(self, calls: int) -> list[float]:
+        """ms per step of `calls` compiled calls of `fit` over the tf.data pipeline (after
+        one more, the iterator's start-up, which is dropped)."""
+        timer = _StepTimes()
+        self.model.fit(
+            self.dataset,
+            epochs=1,
+            steps_per_epoch=(calls + 1) * self.steps_per_call,
+            callbacks=[timer],
+            verbose=0,
+            shuffle=False,
+        )
+        return timer.per_step[1:]
+
+    def step_ms(self, i: int) -> float:
+        return _time_ms(lambda _: self.train_step(self.batches[i % _BATCHES_AHEAD])["loss"], 1)[0]
+
+    def parts(self, steps: int) -> dict:
+        """ms of data generation, the network pass, the physics forward and the rule's
+        backward, each alone."""
+        problem, seed, jit_compile = self.problem, self.seed, self.jit_compile
+        data = data_generation_times_ms(problem, self.batch, seed, steps)
+        network = self.model.network
+        inputs = problem.network_input(self.batches[0])
+        probe = tf.random.stateless_normal(
+            tf.shape(network(inputs)), tf.constant([seed, 1], tf.int64)
+        )
+
+        @tf.function(jit_compile=jit_compile)
+        def network_pass(inputs):
+            with tf.GradientTape() as tape:
+                x = network(inputs, training=True)
+                loss = tf.reduce_sum(x * probe)
+            return tape.gradient(loss, network.trainable_variables)
+
+        network_pass(inputs)
+        network_times = _time_ms(lambda i: network_pass(inputs)[0], steps)
+
+        dtype = problem.physics_dtype
+        x = tf.cast(problem.postprocess(network(inputs), self.batches[0]), dtype)
+        extras = {k: tf.cast(v, dtype) for k, v in problem.extras(self.batches[0]).items()}
+        y_target = tf.cast(self.batches[0][Y_TARGET], dtype)
+        simulate = tf.function(lambda z: problem.simulate(z, extras))
+        simulate(x)
+        physics_times = _time_ms(lambda i: simulate(x), steps)
+
+        rule = self.model.scheme.rule
+        backward_times = []
+        if not isinstance(rule, Supervised):
+
+            @tf.function
+            def backward(x):
+                y, residuals = physics_forward(
+                    x, lambda z: problem.simulate(z, extras), rule, extras
+                )
+                return rule.delta_x(backward_context(residuals, y - y_target, "sum"))
+
+            @tf.function
+            def forward_only(x):
+                return physics_forward(x, lambda z: problem.simulate(z, extras), rule, extras)[0]
+
+            backward(x)
+            forward_only(x)
+            # The rule's backward alone: (forward + backward) − forward, per call.
+            both = _time_ms(lambda i: backward(x), steps)
+            forward = _time_ms(lambda i: forward_only(x), steps)
+            backward_times = [max(b - f, 0.0) for b, f in zip(both, forward, strict=True)]
+        return {
+            "data": _summary(data),
+            "network": _summary(network_times),
+            "physics_forward": _summary(physics_times),
+            "gradient_backward": _summary(backward_times) if backward_times else None,
+        }
+
+
+def _rotations(count: int, rounds: int):
+    """Rule indices for each round, the order rotating so no rule is always first."""
+    for round_ in range(rounds):
+        shift = round_ % count
+        yield [(shift + k) % count for k in range(count)]
+
+
+def bench_rules(
+    problem_name: str,
+    gradients: Sequence[str],
+    batch_size: int | None = None,
+    steps: int = 50,
+    steps_per_call: int = 5,
+    seed: int = 0,
+    spec: dict | None = None,
+    jit_compile: bool = False,
+    profile_dir: str | None = None,
+) -> list[dict]:
+    """Times each rule's training step and its parts; returns one report per rule, the
+    earlier ones with `ratio_to` the last (measured in turns, in this one process)."""
+    if steps < 2 * steps_per_call:
+        raise ValueError(
+            f"Expected `steps` >= 2 * steps_per_call ({2 * steps_per_call}) so that the "
+            f"first, tracing call can be dropped. Received: steps={steps}"
+        )
+    if not gradients:
+        raise ValueError("Expected at least one gradient rule. Received: none")
+    problem = get_problem(problem_name, spec)
+    rules = [
+        _RuleBench(problem, problem_name, g, batch_size, steps_per_call, seed, spec, jit_compile)
+        for g in gradients
+    ]
+    if profile_dir:
+        tf.profiler.experimental.start(profile_dir)
+        for i in range(2):
+            rules[0].step_ms(i)
+        tf.profiler.experimental.stop()
+
+    with_data: list[list[float]] = [[] for _ in rules]
+    calls = max(1, steps // steps_per_call - 1)
+    rounds = -(-calls // _CALLS_PER_ROUND)
+    for order in _rotations(len(rules), rounds):
+        for k in order:
+            with_data[k] += rules[k].fit_per_step_ms(_CALLS_PER_ROUND)
+    for rule in rules:  # once more untimed, now that every model exists (a 2 s outlier)
+        rule.step_ms(0)
+    alone: list[list[float]] = [[] for _ in rules]
+    for i, order in enumerate(_rotations(len(rules), steps)):
+        for k in order:
+            alone[k].append(rules[k].step_ms(i))
+
+    reports = [
+        _report(problem_name, rule, steps, with_data[k], alone[k], rule.parts(steps))
+        for k, rule in enumerate(rules)
+    ]
+    base = reports[-1]
+    for report in reports[:-1]:
+        report["ratio_to"] = {
+            "gradient": base["gradient"],
+            **{
+                name: report["ms_per_step"][name]["median"] / base["ms_per_step"][name]["median"]
+                for name in ("with_data", "without_data")
+            },
+        }
+    if profile_dir:
+        reports[0]["profile"] = profile_dir
+    return reports
+
+
 def bench_train(
     problem_name: str,
     gradient: str,
@@ -81,125 +279,47 @@ def bench_train(
     jit_compile: bool = False,
     profile_dir: str | None = None,
 ) -> dict:
-    """Times one problem's training step and its parts; returns the report dict."""
-    if steps < 2 * steps_per_call:
-        raise ValueError(
-            f"Expected `steps` >= 2 * steps_per_call ({2 * steps_per_call}) so that the "
-            f"first, tracing call can be dropped. Received: steps={steps}"
-        )
-    problem = get_problem(problem_name, spec)
-    config = resolve(
-        TrainingConfig(
-            problem=problem_name,
-            gradient=gradient,
-            steps=steps,
-            batch_size=batch_size,
-            seed=seed,
-            log_every=steps_per_call,
-            spec=dict(spec or {}),
-            jit_compile=jit_compile,
-        ),
-        problem,
-    )
-    batch = config.batch_size
-    model = build_model(problem, config)
+    """Times one rule's training step and its parts; returns the report dict."""
+    return bench_rules(
+        problem_name,
+        [gradient],
+        batch_size,
+        steps,
+        steps_per_call,
+        seed,
+        spec,
+        jit_compile,
+        profile_dir,
+    )[0]
 
-    # The real pipeline: fit over generated data (first call traces; dropped).
-    timer = _StepTimes()
-    model.fit(
-        make_dataset(problem, batch, seed, 0, steps),
-        epochs=1,
-        steps_per_epoch=steps,
-        callbacks=[timer],
-        verbose=0,
-        shuffle=False,
-    )
-    with_data = timer.per_step[1:]
 
-    batches = [problem.generate(batch, tf.constant([seed, 10_000 + k], tf.int64)) for k in range(4)]
-    train_step = tf.function(model.train_step, jit_compile=jit_compile, reduce_retracing=True)
-    train_step(batches[0])
-    if profile_dir:
-        tf.profiler.experimental.start(profile_dir)
-    step_alone = _time_ms(lambda i: train_step(batches[i % 4])["loss"], steps)
-    if profile_dir:
-        tf.profiler.experimental.stop()
-
-    data = data_generation_times_ms(problem, batch, seed, steps)
-
-    network = model.network
-    inputs = problem.network_input(batches[0])
-    probe = tf.random.stateless_normal(tf.shape(network(inputs)), tf.constant([seed, 1], tf.int64))
-
-    @tf.function(jit_compile=jit_compile)
-    def network_pass(inputs):
-        with tf.GradientTape() as tape:
-            x = network(inputs, training=True)
-            loss = tf.reduce_sum(x * probe)
-        return tape.gradient(loss, network.trainable_variables)
-
-    network_pass(inputs)
-    network_times = _time_ms(lambda i: network_pass(inputs)[0], steps)
-
-    x = problem.postprocess(network(inputs), batches[0])
-    dtype = problem.physics_dtype
-    x = tf.cast(x, dtype)
-    extras = {k: tf.cast(v, dtype) for k, v in problem.extras(batches[0]).items()}
-    y_target = tf.cast(batches[0][Y_TARGET], dtype)
-    simulate = tf.function(lambda z: problem.simulate(z, extras))
-    simulate(x)
-    physics_times = _time_ms(lambda i: simulate(x), steps)
-
-    rule = model.scheme.rule
-    backward_times = []
-    if not isinstance(rule, Supervised):
-
-        @tf.function
-        def backward(x):
-            y, residuals = physics_forward(x, lambda z: problem.simulate(z, extras), rule, extras)
-            return rule.delta_x(backward_context(residuals, y - y_target, "sum"))
-
-        @tf.function
-        def forward_only(x):
-            return physics_forward(x, lambda z: problem.simulate(z, extras), rule, extras)[0]
-
-        backward(x)
-        forward_only(x)
-        # The rule's backward alone: (forward + backward) − forward, per call.
-        both = _time_ms(lambda i: backward(x), steps)
-        forward = _time_ms(lambda i: forward_only(x), steps)
-        backward_times = [max(b - f, 0.0) for b, f in zip(both, forward, strict=True)]
-
+def _report(
+    problem_name: str,
+    rule: _RuleBench,
+    steps: int,
+    with_data: list[float],
+    alone: list[float],
+    parts: dict,
+) -> dict:
     step_ms = statistics.median(with_data)
     report = {
         "problem": problem_name,
-        "gradient": gradient,
-        "batch": batch,
+        "gradient": rule.gradient,
+        "batch": rule.batch,
         "steps": steps,
-        "jit_compile": jit_compile,
-        "physics_dtype": dtype.name,
+        "jit_compile": rule.jit_compile,
+        "physics_dtype": rule.problem.physics_dtype.name,
         "threads": {
             "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
         },
-        "ms_per_step": {
-            "with_data": _summary(with_data),
-            "without_data": _summary(step_alone),
-        },
-        "examples_per_second": 1000.0 * batch / step_ms,
-        "parts_ms": {
-            "data": _summary(data),
-            "network": _summary(network_times),
-            "physics_forward": _summary(physics_times),
-            "gradient_backward": _summary(backward_times) if backward_times else None,
-        },
+        "ms_per_step": {"with_data": _summary(with_data), "without_data": _summary(alone)},
+        "examples_per_second": 1000.0 * rule.batch / step_ms,
+        "parts_ms": parts,
     }
     report["shares_of_step"] = {
-        name: (part["median"] / step_ms if part else None)
-        for name, part in report["parts_ms"].items()
+        name: (part["median"] / step_ms if part else None) for name, part in parts.items()
     }
-    if profile_dir:
-        report["profile"] = profile_dir
     return report
 
 

@@ -49,3 +49,44 @@ def test_several_rules_in_one_process_print_ratios(tmp_path, capsys):
     assert "inverse-physics step / adjoint step:" in capsys.readouterr().out
     runs = json.loads(path.read_text())["runs"]
     assert runs[0]["ratio_to"]["gradient"] == "adjoint" and runs[0]["ratio_to"]["with_data"] > 0
+
+
+def test_thread_settings_apply_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pg_keras.cli", "bench-train", "sin", "--gradient", "adjoint",
+         "--batch", "32", "--steps", "4", "--steps-per-call", "2", "--intra-op-threads", "1",
+         "--inter-op-threads", "2", "--report", str(path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(path.read_text())["threads"] == {"intra_op": 1, "inter_op": 2}
+
+
+def test_thread_settings_after_tensorflow_started_are_a_clear_error(capsys):
+    import tensorflow as tf
+
+    tf.constant(1.0) + 1.0  # the runtime is up in this process
+    code = main(["bench-train", "sin", "--steps", "4", "--steps-per-call", "2",
+                 "--intra-op-threads", "3"])  # fmt: skip
+    assert code == 2
+    assert "need a process where TensorFlow has not run yet" in capsys.readouterr().err
+
+
+def test_rules_are_timed_in_turns(monkeypatch):
+    from pg_keras.benchmarks import train_speed
+
+    order = []
+    original = train_speed._RuleBench.step_ms
+
+    def recording(self, i):
+        order.append(self.gradient)
+        return original(self, i)
+
+    monkeypatch.setattr(train_speed._RuleBench, "step_ms", recording)
+    train_speed.bench_rules("sin", ["adjoint", "newton"], batch_size=32, steps=4, steps_per_call=2)
+    timed = order[2:]  # after one untimed call each
+    assert timed[:4] == ["adjoint", "newton", "newton", "adjoint"]
