@@ -268,29 +268,9 @@ def bench_rules(
     return reports
 
 
-def bench_train(
-    problem_name: str,
-    gradient: str,
-    batch_size: int | None = None,
-    steps: int = 50,
-    steps_per_call: int = 5,
-    seed: int = 0,
-    spec: dict | None = None,
-    jit_compile: bool = False,
-    profile_dir: str | None = None,
-) -> dict:
-    """Times one rule's training step and its parts; returns the report dict."""
-    return bench_rules(
-        problem_name,
-        [gradient],
-        batch_size,
-        steps,
-        steps_per_call,
-        seed,
-        spec,
-        jit_compile,
-        profile_dir,
-    )[0]
+def bench_train(problem_name: str, gradient: str, **options) -> dict:
+    """Times one rule's training step and its parts (`options` as `bench_rules`)."""
+    return bench_rules(problem_name, [gradient], **options)[0]
 
 
 def _report(
