@@ -32,7 +32,9 @@ class Ticket:
         self.deadline = deadline
         self._on_expiry: Callable[[], None] | None = on_expiry
         self._state = "running"
-        self._answered_late = threading.Event()
+        # Created only for a ticket that expires: most never do, and thousands of finished
+        # tickets wait in the heap until their deadline passes.
+        self._answered_late: threading.Event | None = None
 
     def finish(self) -> bool:
         """Claim the answer. False if the deadline passed first; returns only once the
@@ -42,7 +44,9 @@ class Ticket:
                 self._state = "finished"
                 self._on_expiry = None
                 return True
-        self._answered_late.wait()
+            answered_late = self._answered_late
+        assert answered_late is not None  # set when the state became "expired"
+        answered_late.wait()
         return False
 
     def _expire(self) -> None:
@@ -51,6 +55,7 @@ class Ticket:
             self._on_expiry()
         finally:
             self._on_expiry = None
+            assert self._answered_late is not None
             self._answered_late.set()
 
 
@@ -94,6 +99,7 @@ class DeadlineWatcher:
                 heapq.heappop(self._heap)
                 if ticket._state == "running":
                     ticket._state = "expired"
+                    ticket._answered_late = threading.Event()
                     threading.Thread(
                         target=ticket._expire, name="serving-deadline-answer", daemon=True
                     ).start()
