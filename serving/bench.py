@@ -1,12 +1,13 @@
 """`pg-keras bench-serving`: per-event latency and throughput of the model server.
 
 In one run, on one SavedModel: per-event latency p50/p99 in process (the signature called
-directly), over gRPC and over REST, taken in turns so all three see the same machine load,
-and their ratios; then throughput over gRPC with one client and with `--concurrency`
-clients (each its own process), without and with `--enable_batching`, with the p99 latency
-at that concurrency and the batcher's mean batch size; and the in-process ceiling of any
-batching gain. The servers run as `python -m serving` subprocesses, so clients and server
-do not share an interpreter, as in production.
+directly), over gRPC, over REST, and through a bare grpcio server (the floor under any Python
+gRPC server), taken in turns so all see the same machine load, and their ratios; then
+throughput over gRPC with one client and with `--concurrency` clients (each its own process),
+without and with `--enable_batching`, with the p99 latency at that concurrency and the
+batcher's mean batch size; and the in-process ceiling of any batching gain. The servers run
+as `python -m serving` subprocesses, so clients and server do not share an interpreter, as in
+production.
 """
 
 from __future__ import annotations
@@ -149,6 +150,59 @@ class _ServerProcess:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+
+
+# The floor under our gRPC latency: a bare grpcio server, its own process, whose Predict only
+# decodes the request with tf.make_ndarray, calls the same signature and answers with
+# tf.make_tensor_proto - no model manager, checks, metrics or typed fields. What a Python
+# gRPC server costs on this machine before any serving logic. Prints "ready" once serving.
+_BARE_GRPC_SERVER = r"""
+import sys
+from concurrent import futures
+import grpc
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+path, signature, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+function = tf.saved_model.load(path).signatures[signature]
+
+class Bare(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def Predict(self, request, context):
+        inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+        response = predict_pb2.PredictResponse()
+        for alias, tensor in function(**inputs).items():
+            response.outputs[alias].CopyFrom(tf.make_tensor_proto(tensor.numpy()))
+        return response
+
+server = grpc.server(
+    futures.ThreadPoolExecutor(max_workers=4),
+    options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)],
+)
+prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Bare(), server)
+server.add_insecure_port(f"127.0.0.1:{port}")
+server.start()
+print("ready", flush=True)
+server.wait_for_termination()
+"""
+
+
+class _BareGrpcServer:
+    def __init__(self, version_dir: str, signature: str) -> None:
+        self.port = _free_port()
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _BARE_GRPC_SERVER, version_dir, signature, str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def wait_ready(self) -> None:
+        assert self._process.stdout is not None
+        if self._process.stdout.readline().strip() != "ready":
+            raise RuntimeError("The bare gRPC server (latency floor) failed to start")
+
+    def stop(self) -> None:
+        self._process.kill()
+        self._process.wait()
 
 
 def _grpc_predictor(port: int, request: object) -> tuple[Callable[[], object], Callable[[], None]]:
@@ -356,6 +410,7 @@ def run_benchmark(
         # 4 per core), so with fewer threads than clients a batch could never fill.
         threads = [f"--grpc_max_threads={max(concurrency, 4 * (os.cpu_count() or 1))}"]
         plain = _ServerProcess(name, base_path, threads)
+        bare = _BareGrpcServer(version_dir, signature)
         batched = _ServerProcess(
             name,
             base_path,
@@ -369,18 +424,23 @@ def run_benchmark(
         try:
             plain.wait_ready()
             batched.wait_ready()
+            bare.wait_ready()
             grpc_call, grpc_close = _grpc_predictor(plain.grpc_port, request)
             rest_call, rest_close = _rest_predictor(plain.rest_port, name, body)
+            bare_call, bare_close = _grpc_predictor(bare.port, request)
             times = _timed(
                 {
                     "in_process": lambda: servable.run(signature, inputs),
                     "grpc": grpc_call,
                     "rest": rest_call,
+                    "grpc_bare_server": bare_call,
                 },
                 requests,
             )
             grpc_close()
             rest_close()
+            bare_close()
+            bare.stop()
             latency = {key: _percentiles_ms(values) for key, values in times.items()}
             ceiling = _in_process_ceiling(servable, signature, inputs, concurrency, ceiling_seconds)
             per_client = max(1, requests // 2)
@@ -400,11 +460,13 @@ def run_benchmark(
         finally:
             plain.stop()
             batched.stop()
+            bare.stop()
 
     base = latency["in_process"]["p50_ms"]
     ratios = {
         "grpc_p50_over_in_process": latency["grpc"]["p50_ms"] / base,
         "rest_p50_over_in_process": latency["rest"]["p50_ms"] / base,
+        "grpc_bare_server_p50_over_in_process": latency["grpc_bare_server"]["p50_ms"] / base,
     }
     n = str(concurrency)
     scaling = {
@@ -433,13 +495,22 @@ def _print_report(report: dict) -> None:
     n = str(report["concurrency"])
     print(f"model {report['model']}  signature {report['signature']}  inputs {report['inputs']}")
     print("per-event latency, 1 client, sequential, the three in turns (ms):")
-    for label, key in (("in process", "in_process"), ("gRPC", "grpc"), ("REST", "rest")):
+    for label, key in (
+        ("in process", "in_process"),
+        ("gRPC", "grpc"),
+        ("REST", "rest"),
+        ("bare gRPC", "grpc_bare_server"),
+    ):
         stats = report["latency"][key]
         ratio = stats["p50_ms"] / report["latency"]["in_process"]["p50_ms"]
         print(
             f"  {label:<11} p50 {stats['p50_ms']:8.3f}  p99 {stats['p99_ms']:8.3f}  "
             f"p50 x{ratio:.2f} in-process"
         )
+    print(
+        "  (bare gRPC: a minimal grpcio server calling the same signature, the floor under "
+        "any Python gRPC server here)"
+    )
     print(f"gRPC throughput (requests/s), 1 client vs {n} clients:")
     for label in ("no_batching", "batching"):
         one, many = report["throughput"][label]["1"], report["throughput"][label][n]
