@@ -1,8 +1,8 @@
 """`pg-keras bench-serving`: per-event latency and throughput of the model server.
 
 In one run, on one SavedModel: per-event latency p50/p99 in process (the signature called
-directly), over gRPC, over REST, and through a bare grpcio server (the floor under any Python
-gRPC server), taken in turns so all see the same machine load, and their ratios; then
+directly), over gRPC, over REST, and through a minimal grpcio server written the obvious way
+(a peer to compare ours with), taken in turns so all see the same load, and their ratios; then
 throughput over gRPC with one client and with `--concurrency` clients (each its own process),
 without and with `--enable_batching`, with the p99 latency at that concurrency and the
 batcher's mean batch size; and the in-process ceiling of any batching gain. The servers run
@@ -152,11 +152,11 @@ class _ServerProcess:
                 self._process.wait()
 
 
-# The floor under our gRPC latency: a bare grpcio server, its own process, whose Predict only
+# A peer for our gRPC latency: a minimal grpcio server, its own process, whose Predict only
 # decodes the request with tf.make_ndarray, calls the same signature and answers with
-# tf.make_tensor_proto - no model manager, checks, metrics or typed fields. What a Python
-# gRPC server costs on this machine before any serving logic. Prints "ready" once serving.
-_BARE_GRPC_SERVER = r"""
+# tf.make_tensor_proto - no model manager, checks, metrics or typed fields: what a Python
+# gRPC server written the obvious way costs on this machine. Prints "ready" once serving.
+_MINIMAL_GRPC_SERVER = r"""
 import sys
 from concurrent import futures
 import grpc
@@ -165,7 +165,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 path, signature, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 function = tf.saved_model.load(path).signatures[signature]
 
-class Bare(prediction_service_pb2_grpc.PredictionServiceServicer):
+class Minimal(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):
         inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
         response = predict_pb2.PredictResponse()
@@ -177,7 +177,7 @@ server = grpc.server(
     futures.ThreadPoolExecutor(max_workers=4),
     options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)],
 )
-prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Bare(), server)
+prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Minimal(), server)
 server.add_insecure_port(f"127.0.0.1:{port}")
 server.start()
 print("ready", flush=True)
@@ -185,11 +185,11 @@ server.wait_for_termination()
 """
 
 
-class _BareGrpcServer:
+class _MinimalGrpcServer:
     def __init__(self, version_dir: str, signature: str) -> None:
         self.port = _free_port()
         self._process = subprocess.Popen(
-            [sys.executable, "-c", _BARE_GRPC_SERVER, version_dir, signature, str(self.port)],
+            [sys.executable, "-c", _MINIMAL_GRPC_SERVER, version_dir, signature, str(self.port)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -198,7 +198,7 @@ class _BareGrpcServer:
     def wait_ready(self) -> None:
         assert self._process.stdout is not None
         if self._process.stdout.readline().strip() != "ready":
-            raise RuntimeError("The bare gRPC server (latency floor) failed to start")
+            raise RuntimeError("The minimal gRPC server (the latency peer) failed to start")
 
     def stop(self) -> None:
         self._process.kill()
@@ -410,7 +410,7 @@ def run_benchmark(
         # 4 per core), so with fewer threads than clients a batch could never fill.
         threads = [f"--grpc_max_threads={max(concurrency, 4 * (os.cpu_count() or 1))}"]
         plain = _ServerProcess(name, base_path, threads)
-        bare = _BareGrpcServer(version_dir, signature)
+        minimal = _MinimalGrpcServer(version_dir, signature)
         batched = _ServerProcess(
             name,
             base_path,
@@ -424,23 +424,23 @@ def run_benchmark(
         try:
             plain.wait_ready()
             batched.wait_ready()
-            bare.wait_ready()
+            minimal.wait_ready()
             grpc_call, grpc_close = _grpc_predictor(plain.grpc_port, request)
             rest_call, rest_close = _rest_predictor(plain.rest_port, name, body)
-            bare_call, bare_close = _grpc_predictor(bare.port, request)
+            minimal_call, minimal_close = _grpc_predictor(minimal.port, request)
             times = _timed(
                 {
                     "in_process": lambda: servable.run(signature, inputs),
                     "grpc": grpc_call,
                     "rest": rest_call,
-                    "grpc_bare_server": bare_call,
+                    "grpc_minimal_server": minimal_call,
                 },
                 requests,
             )
             grpc_close()
             rest_close()
-            bare_close()
-            bare.stop()
+            minimal_close()
+            minimal.stop()
             latency = {key: _percentiles_ms(values) for key, values in times.items()}
             ceiling = _in_process_ceiling(servable, signature, inputs, concurrency, ceiling_seconds)
             per_client = max(1, requests // 2)
@@ -460,13 +460,13 @@ def run_benchmark(
         finally:
             plain.stop()
             batched.stop()
-            bare.stop()
+            minimal.stop()
 
     base = latency["in_process"]["p50_ms"]
     ratios = {
         "grpc_p50_over_in_process": latency["grpc"]["p50_ms"] / base,
         "rest_p50_over_in_process": latency["rest"]["p50_ms"] / base,
-        "grpc_bare_server_p50_over_in_process": latency["grpc_bare_server"]["p50_ms"] / base,
+        "grpc_minimal_server_p50_over_in_process": latency["grpc_minimal_server"]["p50_ms"] / base,
     }
     n = str(concurrency)
     scaling = {
@@ -499,7 +499,7 @@ def _print_report(report: dict) -> None:
         ("in process", "in_process"),
         ("gRPC", "grpc"),
         ("REST", "rest"),
-        ("bare gRPC", "grpc_bare_server"),
+        ("min. gRPC", "grpc_minimal_server"),
     ):
         stats = report["latency"][key]
         ratio = stats["p50_ms"] / report["latency"]["in_process"]["p50_ms"]
@@ -508,8 +508,8 @@ def _print_report(report: dict) -> None:
             f"p50 x{ratio:.2f} in-process"
         )
     print(
-        "  (bare gRPC: a minimal grpcio server calling the same signature, the floor under "
-        "any Python gRPC server here)"
+        "  (min. gRPC: a minimal grpcio server calling the same signature, written the "
+        "obvious way: a peer)"
     )
     print(f"gRPC throughput (requests/s), 1 client vs {n} clients:")
     for label in ("no_batching", "batching"):

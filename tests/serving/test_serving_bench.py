@@ -33,7 +33,7 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
         assert text in result.stdout
     report = json.loads(report_path.read_text())
     assert report["model"].endswith(os.path.join("keras_model", "2"))
-    for key in ("in_process", "grpc", "rest", "grpc_bare_server"):
+    for key in ("in_process", "grpc", "rest", "grpc_minimal_server"):
         assert 0 < report["latency"][key]["p50_ms"] <= report["latency"][key]["p99_ms"]
     for label in ("no_batching", "batching"):
         for clients in ("1", "3"):
