@@ -494,7 +494,7 @@ def run_benchmark(
 def _print_report(report: dict) -> None:
     n = str(report["concurrency"])
     print(f"model {report['model']}  signature {report['signature']}  inputs {report['inputs']}")
-    print("per-event latency, 1 client, sequential, the three in turns (ms):")
+    print("per-event latency, 1 client, sequential, all in turns (ms):")
     for label, key in (
         ("in process", "in_process"),
         ("gRPC", "grpc"),
