@@ -7,7 +7,9 @@ its kernels run, so requests overlap.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -105,6 +107,8 @@ class Servable:
         self._loaded = loaded
         # Set by the server when --enable_batching: calls then go through the scheduler.
         self.batch_scheduler: BatchScheduler | None = None
+        # Set by the server: permits for TF calls running at once, shared by all servables.
+        self.inference_slots: threading.Semaphore | None = None
 
     @classmethod
     def load(cls, name: str, version: int, path: str, tags: Sequence[str] = ("serve",)) -> Servable:
@@ -161,8 +165,9 @@ class Servable:
                 tf_dtype = tf.string if dtype == _dtypes.DT_STRING else tf.dtypes.as_dtype(dtype)
                 tensors[alias] = tf.constant(array, dtype=tf_dtype)
             try:
-                results = function(**tensors)
-                return {alias: results[alias].numpy() for alias in outputs}
+                with self.inference_slots or contextlib.nullcontext():
+                    results = function(**tensors)
+                    return {alias: results[alias].numpy() for alias in outputs}
             except Exception as e:  # noqa: BLE001 - every failure must become a status
                 raise error_from_tensorflow(e) from e
 

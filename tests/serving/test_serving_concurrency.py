@@ -98,3 +98,30 @@ def test_many_concurrent_rest_requests_all_answer_correctly(server, rest_url):
     with ThreadPoolExecutor(16) as pool:
         totals = list(pool.map(one, range(64)))
     assert totals == [10.0 * i for i in range(64)]
+
+
+def test_at_most_the_inference_slots_run_tf_at_once(server, monkeypatch):
+    from serving.server import inference_slots_for
+
+    servable = server.manager.get("multi", 1)
+    assert servable.inference_slots is server.inference_slots
+    assert inference_slots_for(1) == 2 and inference_slots_for(8) == 16
+    function = servable._signatures["serving_default"]
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def counted(**tensors):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        return function(**tensors)
+
+    monkeypatch.setitem(servable._signatures, "serving_default", counted)
+    monkeypatch.setattr(servable, "inference_slots", threading.BoundedSemaphore(2))
+    with ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(lambda _: servable.run("", {"x": X}), range(5)))
+    assert peak[0] == 2
+    for result in results:
+        np.testing.assert_array_equal(result["total"], [6.0])
