@@ -101,7 +101,10 @@ class RestApi:
         def expire() -> None:
             error = DeadlineExceededError("Deadline Exceeded")
             observe(error.code)
-            reply(error.http_status, _json_tensor.error_document(error.message))
+            try:
+                reply(error.http_status, _json_tensor.error_document(error.message))
+            except OSError:
+                pass  # the client left before its deadline: no one to answer
 
         ticket = None
         if self._timeout_s is not None:
