@@ -8,6 +8,7 @@ processed at once to `--rest_api_num_threads`, like the real server's executor.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import re
 import sys
@@ -101,10 +102,8 @@ class RestApi:
         def expire() -> None:
             error = DeadlineExceededError("Deadline Exceeded")
             observe(error.code)
-            try:
+            with contextlib.suppress(OSError):  # the client left: no one to answer
                 reply(error.http_status, _json_tensor.error_document(error.message))
-            except OSError:
-                pass  # the client left before its deadline: no one to answer
 
         ticket = None
         if self._timeout_s is not None:
