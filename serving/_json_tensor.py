@@ -393,28 +393,25 @@ def _format_floats(flat: np.ndarray, precise_digits: int) -> list[str]:
 
 
 def _short_form_round_trips(flat: np.ndarray) -> np.ndarray:
-    """Per value: does `%g` (six significant digits) read back as the same value?
+    """Per float64 value: does `%g` (six significant digits) read back as the same value?
 
     Printing and re-reading every value costs more than the model on a 64x64 answer, so the
-    six-digit rounding is first computed in float64: where it lies more than one unit in the
-    last place away (float32; eight for float64, whose own rounding errors are that size), it
-    cannot read back (that needs half a unit), and a rounding tie taken the other way would
-    lie even farther. Only the rest are printed and read back.
+    six-digit rounding is first computed in float64: where it lies more than eight units in
+    the last place away (float64's own rounding errors are that size), it cannot read back
+    (that needs half a unit), and a rounding tie taken the other way would lie even farther.
+    Only the rest are printed and read back.
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        wide = flat.astype(np.float64)
-        exponent = np.floor(np.log10(np.abs(wide)))
+        exponent = np.floor(np.log10(np.abs(flat)))
         scale = np.power(10.0, 5 - exponent)
-        rounded = np.rint(wide * scale) / scale
-        margin = 8 if flat.dtype == np.float64 else 1
-        far = np.abs(rounded - wide) > margin * np.spacing(np.abs(flat)).astype(np.float64)
+        rounded = np.rint(flat * scale) / scale
+        far = np.abs(rounded - flat) > 8 * np.spacing(np.abs(flat))
     check = np.flatnonzero(~far & np.isfinite(flat))
     result = np.zeros(flat.shape, dtype=bool)
     if check.size:
         values = flat[check].tolist()
         texts = ("%g," * len(values))[:-1] % tuple(values)
-        parsed = np.array(texts.split(","), dtype=np.float64).astype(flat.dtype)
-        result[check] = parsed == flat[check]
+        result[check] = np.array(texts.split(","), dtype=np.float64) == flat[check]
     return result
 
 
@@ -447,33 +444,21 @@ def _separator_bytes(shape: tuple[int, ...]) -> np.ndarray:
     return matrix
 
 
-def _nested_floats(array: np.ndarray, precise_digits: int) -> str:
-    """`_nest(_format_floats(...))` for a float tensor, built as one %-format template.
+def _float64_text(array: np.ndarray) -> str:
+    """`_nest(_format_floats(..., 17))` for a float64 tensor of at least one dimension and
+    one value, built as one %-format template.
 
-    Same text byte for byte: `%g` where six digits round-trip, else `%.{precise_digits}g`;
-    `%.1f` for whole numbers printed without a point (that is what adding ".0" gives);
+    Same text byte for byte: `%g` where six digits round-trip, else `%.17g`; `%.1f` for
+    whole numbers printed without a point (that is what adding ".0" gives);
     NaN/Infinity/-Infinity as the real server writes them.
     """
-    if array.size == 0 or array.ndim == 0:
-        return _nest(_format_floats(array.reshape(-1), precise_digits), array.shape)
     flat = array.reshape(-1)
-    if flat.dtype == np.float32:
-        text = float32_json(
-            array,
-            _separator_bytes(array.shape),
-            lambda values: _format_floats(values, precise_digits),
-        )
-        return text.decode("ascii")
     finite = np.isfinite(flat)
     short = _short_form_round_trips(flat)
     with np.errstate(invalid="ignore"):
         # %g prints an integer without a point below 10**digits (its switch to exponents).
-        whole = (
-            finite
-            & (np.trunc(flat) == flat)
-            & (np.abs(flat) < np.where(short, 1e6, 10.0**precise_digits))
-        )
-    codes = np.where(short, "%g", f"%.{precise_digits}g")
+        whole = finite & (np.trunc(flat) == flat) & (np.abs(flat) < np.where(short, 1e6, 1e17))
+    codes = np.where(short, "%g", "%.17g")
     codes = np.where(whole, "%.1f", codes)
     values = flat.tolist()
     if not finite.all():
@@ -527,10 +512,12 @@ def _is_bytes_output(name: str, array: np.ndarray) -> bool:
 
 
 def _tensor_text(array: np.ndarray, as_b64: bool) -> str:
-    if array.dtype == np.float32:
-        return _nested_floats(array, 9)
-    if array.dtype == np.float64:
-        return _nested_floats(array, 17)
+    if array.size and array.ndim:  # the array-at-once writers build nested lists
+        if array.dtype == np.float32:
+            fallback = functools.partial(_format_floats, precise_digits=9)
+            return float32_json(array, _separator_bytes(array.shape), fallback).decode("ascii")
+        if array.dtype == np.float64:
+            return _float64_text(array)
     return _nest(_format_flat(array, as_b64), array.shape)
 
 
