@@ -152,8 +152,8 @@ def _plain_json(shape: tuple[int, ...], decimal: _Decimal) -> bytes:
     whole numbers and "-0.0" included; ", " then separates values as in TF Serving's text.
     """
     value = _scaled(decimal.mantissa.astype(np.float64), decimal.exponent - (_DIGITS - 1))
-    value = np.where(decimal.negative, -value, value)
-    value = np.where(decimal.zero, np.where(decimal.negative, -0.0, 0.0), value)
+    value = np.where(decimal.zero, 0.0, value)
+    value = np.where(decimal.negative, -value, value)  # -0.0 too
     text = orjson.dumps(value.reshape(shape), option=orjson.OPT_SERIALIZE_NUMPY)
     return text.replace(b",", b", ")
 
@@ -167,10 +167,9 @@ def _slot_json(
     """Any values: each character written into its slot of a byte matrix."""
     count = flat.size
     negative, zero, usable, mantissa, exponent, precision = decimal
-    # Digit j (most significant first) and the number of digits left after dropping
-    # trailing zeros, as %g does. Arrays are [slot, value] so every operation runs along
-    # the long axis.
-    # Three groups of three digits, looked up in a table.
+    # Digit j (most significant first), looked up three at a time, and the number of digits
+    # left after dropping trailing zeros, as %g does. Arrays are [slot, value] so every
+    # operation runs along the long axis.
     high, low = np.divmod(mantissa.astype(np.int32), 1000)  # mantissa < 10**9
     top, middle = np.divmod(high, 1000)
     digit = np.empty((_DIGITS, count), dtype=np.uint8)
@@ -187,8 +186,8 @@ def _slot_json(
     fixed_frac = ~scientific & (exponent < 0) & ~zero
     place = np.arange(_DIGITS)[:, None]
 
-    # One slot per character any number may need; absent characters are zero bytes, which
-    # the caller drops when joining. Slots: sign | "0." and up to three zeros before the
+    # One slot per character any number may need; absent characters are zero bytes, dropped
+    # when the rows are joined below. Slots: sign | "0." and up to three zeros before the
     # digits | d0 p0 d1 p1 ... d8 p8 (p: the point after that digit) | the "0" of ".0" |
     # e, sign and two exponent digits.
     out = np.zeros((_WIDTH, count), dtype=np.uint8)
