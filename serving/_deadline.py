@@ -62,9 +62,8 @@ class Ticket:
 class DeadlineWatcher:
     """Watches tickets; calls `on_expiry` of each one still running at its deadline."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self) -> None:
         self.lock = threading.Lock()
-        self._clock = clock
         self._wake = threading.Condition(self.lock)
         self._heap: list[tuple[float, int, Ticket]] = []
         self._order = itertools.count()
@@ -72,7 +71,7 @@ class DeadlineWatcher:
 
     def watch(self, timeout_s: float, on_expiry: Callable[[], None]) -> Ticket:
         """A ticket for a request that must answer within `timeout_s` seconds."""
-        ticket = Ticket(self, self._clock() + timeout_s, on_expiry)
+        ticket = Ticket(self, time.monotonic() + timeout_s, on_expiry)
         with self.lock:
             earliest = self._heap[0][0] if self._heap else None
             heapq.heappush(self._heap, (ticket.deadline, next(self._order), ticket))
@@ -92,7 +91,7 @@ class DeadlineWatcher:
                     self._wake.wait()
                     continue
                 deadline, _, ticket = self._heap[0]
-                now = self._clock()
+                now = time.monotonic()
                 if deadline > now:
                     self._wake.wait(deadline - now)
                     continue
