@@ -77,9 +77,7 @@ def to_tensor_proto(
         dtype = _dtypes.dtype_for_numpy(array)
     proto = tensor_pb2.TensorProto() if out is None else out
     proto.dtype = dtype
-    proto.tensor_shape.SetInParent()  # present even for a scalar, as before
-    for size in array.shape:
-        proto.tensor_shape.dim.add().size = int(size)
+    proto.tensor_shape.CopyFrom(shape_proto(array.shape))
     flat = array.reshape(-1)
     if dtype == _dtypes.DT_STRING:
         proto.string_val.extend(_as_bytes(v) for v in flat.tolist())
