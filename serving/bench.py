@@ -66,21 +66,15 @@ def _largest_warmup_batch(version_dir: str) -> int:
     """The largest batch among the version's warm-up requests (0 without any). A batching
     server refuses a version whose warm-up exceeds `max_batch_size`, so the benchmark's
     batching config must admit it."""
-    import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
+    from serving.warmup import read_warmup_logs
 
-    from serving.warmup import WARMUP_FILE
-
-    path = os.path.join(version_dir, WARMUP_FILE)
-    if not os.path.exists(path):
-        return 0
-    largest = 0
-    for record in tf.data.TFRecordDataset(path):
-        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
-        for proto in log.predict_log.request.inputs.values():
-            if proto.tensor_shape.dim:
-                largest = max(largest, proto.tensor_shape.dim[0].size)
-    return largest
+    sizes = [
+        proto.tensor_shape.dim[0].size
+        for log in read_warmup_logs(version_dir)
+        for proto in log.predict_log.request.inputs.values()
+        if proto.tensor_shape.dim
+    ]
+    return max(sizes, default=0)
 
 
 def _percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:

@@ -22,7 +22,13 @@ from serving.errors import (
 )
 from serving.servable import Servable
 
-__all__ = ["MAX_WARMUP_RECORDS", "WARMUP_FILE", "warm_up", "write_warmup_requests"]
+__all__ = [
+    "MAX_WARMUP_RECORDS",
+    "WARMUP_FILE",
+    "read_warmup_logs",
+    "warm_up",
+    "write_warmup_requests",
+]
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_WARMUP_RECORDS = 1000
@@ -37,19 +43,24 @@ def _records(path: str) -> list[bytes]:
         ) from None
 
 
-def warm_up(servable: Servable, iterations: int = 1) -> int:
-    """Replay the version's warm-up requests; returns how many calls ran (0: no file)."""
-    path = os.path.join(servable.path, WARMUP_FILE)
+def read_warmup_logs(version_dir: str) -> list[prediction_log_pb2.PredictionLog]:
+    """The version's warm-up records ([] without a warm-up file)."""
+    path = os.path.join(version_dir, WARMUP_FILE)
     if not os.path.exists(path):
-        return 0
+        return []
     records = _records(path)
     if len(records) > MAX_WARMUP_RECORDS:
         raise InvalidArgumentError(
             f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}"
         )
+    return [prediction_log_pb2.PredictionLog.FromString(record) for record in records]
+
+
+def warm_up(servable: Servable, iterations: int = 1) -> int:
+    """Replay the version's warm-up requests; returns how many calls ran (0: no file)."""
+    path = os.path.join(servable.path, WARMUP_FILE)
     calls = 0
-    for index, record in enumerate(records):
-        log = prediction_log_pb2.PredictionLog.FromString(record)
+    for index, log in enumerate(read_warmup_logs(servable.path)):
         kind = log.WhichOneof("log_type")
         if kind != "predict_log":
             raise UnimplementedError(
