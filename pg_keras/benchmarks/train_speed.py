@@ -42,6 +42,9 @@ from pg_keras.training.run import build_model, data_generation_times_ms, make_da
 # more call, the start-up, runs first and is dropped.
 _CALLS_PER_ROUND = 2
 _BATCHES_AHEAD = 4
+# More steps than any benchmark runs: the config and the data stream never run out, however
+# many rounds of `fit` take from them.
+_UNBOUNDED_STEPS = 10**9
 
 
 def _time_ms(fn, repeats: int) -> list[float]:
@@ -102,7 +105,7 @@ class _RuleBench:
             TrainingConfig(
                 problem=problem_name,
                 gradient=gradient,
-                steps=10**9,
+                steps=_UNBOUNDED_STEPS,
                 batch_size=batch_size,
                 seed=seed,
                 log_every=steps_per_call,
@@ -113,7 +116,7 @@ class _RuleBench:
         )
         self.batch = config.batch_size
         self.model = build_model(problem, config)
-        self.dataset = make_dataset(problem, self.batch, seed, 0, 10**9)
+        self.dataset = make_dataset(problem, self.batch, seed, 0, _UNBOUNDED_STEPS)
         self.fit_per_step_ms(1)  # traces the compiled call
         self.batches = [
             problem.generate(self.batch, tf.constant([seed, 10_000 + k], tf.int64))
