@@ -264,11 +264,15 @@ def calibrate_run(run_dir: str | pathlib.Path, batches: int = 50) -> int:
     config, problem, model, checkpoint = restore_run(run_dir)
     used = calibrate_batch_norm(model.network, calibration_inputs(problem, config, batches))
     if used:
-        manager = tf.train.CheckpointManager(
-            checkpoint, str(run_dir / "checkpoints"), max_to_keep=2
-        )
-        manager.save(checkpoint_number=int(model.step.numpy()))
+        checkpoint_manager(checkpoint, run_dir).save(checkpoint_number=int(model.step.numpy()))
     return used
+
+
+def checkpoint_manager(
+    checkpoint: tf.train.Checkpoint, run_dir: pathlib.Path
+) -> tf.train.CheckpointManager:
+    """Writes `run_dir/checkpoints`, keeping the last two (one to fall back on)."""
+    return tf.train.CheckpointManager(checkpoint, str(run_dir / "checkpoints"), max_to_keep=2)
 
 
 def make_checkpoint(model: PhysicsModel) -> tf.train.Checkpoint:
@@ -310,9 +314,7 @@ def train(
     with strategy.scope():
         model = build_model(problem, config, initial_weights)
         checkpoint = make_checkpoint(model)
-        manager = tf.train.CheckpointManager(
-            checkpoint, str(write_dir / "checkpoints"), max_to_keep=2
-        )
+        manager = checkpoint_manager(checkpoint, write_dir)
         latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
         if latest:
             checkpoint.restore(latest).assert_existing_objects_matched()
