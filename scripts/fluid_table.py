@@ -97,7 +97,7 @@ def step_timing(problem, batch_size: int, repeats: int) -> dict:
         "cg": physics.conjugate_gradient_poisson(spec.cg_rtol),
         "no_projection": no_projection,
     }
-    timings, cg_iterations = {}, None
+    timings = {}
     for name, solver in solvers.items():
         run = tf.function(
             lambda s, solver=solver: physics.step(s, spec.dt, spec.dx, solver).marker,
