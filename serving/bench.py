@@ -157,6 +157,11 @@ import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 path, signature, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+intra, inter = int(sys.argv[4]), int(sys.argv[5])
+if intra:
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+if inter:
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
 function = tf.saved_model.load(path).signatures[signature]
 
 class Minimal(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -180,10 +185,18 @@ server.wait_for_termination()
 
 
 class _MinimalGrpcServer:
-    def __init__(self, version_dir: str, signature: str) -> None:
+    def __init__(self, version_dir: str, signature: str, threads: tuple[int, int]) -> None:
         self.port = _free_port()
         self._process = subprocess.Popen(
-            [sys.executable, "-c", _MINIMAL_GRPC_SERVER, version_dir, signature, str(self.port)],
+            [
+                sys.executable,
+                "-c",
+                _MINIMAL_GRPC_SERVER,
+                version_dir,
+                signature,
+                str(self.port),
+                *map(str, threads),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -352,10 +365,30 @@ def run_benchmark(
     batch_timeout_micros: int,
     num_batch_threads: int,
     ceiling_seconds: float = 5.0,
+    tf_threads: tuple[int, int] = (0, 0),
 ) -> dict:
-    """Run every measurement; returns the report as a dict (see `main` for the printout)."""
+    """Run every measurement; returns the report as a dict (see `main` for the printout).
+
+    `tf_threads` (intra-op, inter-op; 0 leaves TF's choice) applies to every server and to
+    this process's in-process calls alike, so all sides run TF with the same thread pools."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
+
+    intra, inter = tf_threads
+    try:
+        if intra:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+        if inter:
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError as error:
+        raise RuntimeError(
+            f"TF thread pools can only be set before TensorFlow has run in this process ({error})"
+        ) from None
+    thread_flags = [
+        f"--tensorflow_{kind}_op_parallelism={count}"
+        for kind, count in (("intra", intra), ("inter", inter))
+        if count
+    ]
 
     from serving import _dtypes
     from serving.servable import Servable
@@ -402,9 +435,12 @@ def run_benchmark(
             f.write(f'prometheus_config {{ enable: true path: "{_METRICS_PATH}" }}\n')
         # Each waiting request holds a gRPC thread (in the real server too: its default is
         # 4 per core), so with fewer threads than clients a batch could never fill.
-        threads = [f"--grpc_max_threads={max(concurrency, 4 * (os.cpu_count() or 1))}"]
+        threads = [
+            f"--grpc_max_threads={max(concurrency, 4 * (os.cpu_count() or 1))}",
+            *thread_flags,
+        ]
         plain = _ServerProcess(name, base_path, threads)
-        minimal = _MinimalGrpcServer(version_dir, signature)
+        minimal = _MinimalGrpcServer(version_dir, signature, tf_threads)
         batched = _ServerProcess(
             name,
             base_path,
@@ -473,6 +509,9 @@ def run_benchmark(
         "rows_per_request": rows,
         "inputs": {alias: list(array.shape) for alias, array in inputs.items()},
         "concurrency": concurrency,
+        # None: TF's choice.
+        "tensorflow_threads": {"intra_op": intra or None, "inter_op": inter or None},
+        "num_batch_threads": num_batch_threads,
         "latency": latency,
         "ratios": ratios,
         "throughput": throughput,
@@ -488,6 +527,12 @@ def run_benchmark(
 def _print_report(report: dict) -> None:
     n = str(report["concurrency"])
     print(f"model {report['model']}  signature {report['signature']}  inputs {report['inputs']}")
+    threads = report["tensorflow_threads"]
+    print(
+        "TF thread pools, every side: "
+        + ", ".join(f"{kind} {threads[kind] or 'TF default'}" for kind in ("intra_op", "inter_op"))
+        + f"; batch threads {report['num_batch_threads']}"
+    )
     print("per-event latency, 1 client, sequential, all in turns (ms):")
     for label, key in (
         ("in process", "in_process"),
@@ -538,17 +583,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1, help="Events per request.")
     parser.add_argument("--signature", default="serving_default")
     parser.add_argument("--batch-timeout-micros", type=int, default=2000)
-    # One batch thread: a TF call on a batch already uses every core (intra-op threads), and
-    # with two, each took a batch half as full (mean 8 vs 15 events at 32 clients, 2 cores).
-    parser.add_argument("--num-batch-threads", type=int, default=1)
+    parser.add_argument(
+        "--num-batch-threads",
+        type=int,
+        default=None,
+        help="Batch threads of the batching server (default: cores / intra-op threads, so "
+        "that the batches running at once fill the cores).",
+    )
     parser.add_argument(
         "--ceiling-seconds",
         type=float,
         default=5.0,
         help="Seconds for each in-process ceiling measurement (batch 1 vs a full batch).",
     )
+    for kind in ("intra", "inter"):
+        parser.add_argument(
+            f"--{kind}-op-threads",
+            type=int,
+            default=0,
+            help=f"TF {kind}-op threads for the servers (--tensorflow_{kind}_op_parallelism) "
+            "and the in-process calls alike (default 0: TF's choice).",
+        )
     parser.add_argument("--json", default="", help="Also write the report to this JSON file.")
     args = parser.parse_args(argv)
+    if args.intra_op_threads < 0 or args.inter_op_threads < 0:
+        parser.error(
+            "Expected --intra-op-threads and --inter-op-threads >= 0 (0: TF's choice). "
+            f"Received: {args.intra_op_threads}, {args.inter_op_threads}"
+        )
+    # With TF's own intra-op pool one TF call on a batch already uses every core, and two
+    # batch threads each took a batch half as full (mean 8 vs 15 events at 32 clients, 2
+    # cores); with one intra-op thread a call uses one core, and one batch thread left the
+    # other idle.
+    cores = os.cpu_count() or 1
+    num_batch_threads = args.num_batch_threads
+    if num_batch_threads is None:
+        num_batch_threads = max(1, cores // (args.intra_op_threads or cores))
+    elif num_batch_threads < 1:
+        parser.error(f"Expected --num-batch-threads >= 1. Received: {num_batch_threads}")
     if args.concurrency < 1 or args.requests < 1 or args.rows < 1:
         parser.error(
             "Expected --concurrency, --requests and --rows >= 1. Received: "
@@ -562,8 +634,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.rows,
             args.signature,
             args.batch_timeout_micros,
-            args.num_batch_threads,
+            num_batch_threads,
             args.ceiling_seconds,
+            (args.intra_op_threads, args.inter_op_threads),
         )
     except (ValueError, RuntimeError) as e:
         print(f"bench-serving: error: {e}", file=sys.stderr)

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from serving.bench import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,6 +24,9 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
             "--concurrency=3",
             "--requests=4",
             "--ceiling-seconds=0.2",
+            # Every server started with these flags must accept them, or the run fails.
+            "--intra-op-threads=1",
+            "--inter-op-threads=2",
             f"--json={report_path}",
         ],
         capture_output=True,
@@ -33,6 +38,11 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
         assert text in result.stdout
     report = json.loads(report_path.read_text())
     assert report["model"].endswith(os.path.join("keras_model", "2"))
+    threads = report["tensorflow_threads"]
+    assert (threads["intra_op"], threads["inter_op"]) == (1, 2)
+    # One intra-op thread per TF call: one batch thread per core fills the cores.
+    assert report["num_batch_threads"] == (os.cpu_count() or 1)
+    assert "TF thread pools, every side: intra_op 1, inter_op 2; batch threads" in result.stdout
     for key in ("in_process", "grpc", "rest", "grpc_minimal_server"):
         assert 0 < report["latency"][key]["p50_ms"] <= report["latency"][key]["p99_ms"]
     for label in ("no_batching", "batching"):
@@ -47,6 +57,13 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
 def test_bench_serving_without_a_model_says_what_to_pass(tmp_path, capsys):
     assert main([f"--saved-model={tmp_path}"]) == 1
     assert "Expected --saved-model to be a model base path" in capsys.readouterr().err
+
+
+def test_bench_serving_refuses_negative_thread_counts(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--intra-op-threads=-1"])
+    assert exit_info.value.code == 2
+    assert "Expected --intra-op-threads and --inter-op-threads >= 0" in capsys.readouterr().err
 
 
 def test_batching_config_admits_the_largest_warmup_batch(tmp_path):
