@@ -8,7 +8,16 @@ are interchangeable with the real server's. Built as descriptors at import: no p
 
 from __future__ import annotations
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
+from typing import TypeVar
+
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message,
+    message_factory,
+    text_format,
+    wrappers_pb2,
+)
 
 __all__ = [
     "BatchingParameters",
@@ -16,6 +25,7 @@ __all__ = [
     "HealthCheckResponse",
     "MonitoringConfig",
     "PrometheusConfig",
+    "read_text_proto",
 ]
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -101,3 +111,23 @@ PrometheusConfig = _class("tensorflow.serving.PrometheusConfig")
 MonitoringConfig = _class("tensorflow.serving.MonitoringConfig")
 HealthCheckRequest = _class("grpc.health.v1.HealthCheckRequest")
 HealthCheckResponse = _class("grpc.health.v1.HealthCheckResponse")
+
+
+M = TypeVar("M", bound=message.Message)
+
+
+def read_text_proto(flag: str, path: str, into: M) -> M:
+    """Fill `into` from the text-format file given as `--flag=path`; errors name both."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ValueError(f"Cannot read --{flag}={path}: {e.strerror}") from None
+    try:
+        text_format.Parse(text, into)
+    except text_format.ParseError as e:
+        raise ValueError(
+            f"Expected --{flag}={path} to hold a text-format {into.DESCRIPTOR.name}. "
+            f"Parse error: {e}"
+        ) from None
+    return into

@@ -19,9 +19,8 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 
 import numpy as np
-from google.protobuf import text_format
 
-from serving._config_protos import BatchingParameters
+from serving._config_protos import BatchingParameters, read_text_proto
 from serving.errors import InternalError, InvalidArgumentError, ServingError, UnavailableError
 
 __all__ = ["BatchScheduler", "BatchingOptions", "read_batching_parameters"]
@@ -89,19 +88,7 @@ def read_batching_parameters(path: str) -> BatchingOptions:
     """Parse a `--batching_parameters_file` (text-format BatchingParameters)."""
     if not path:
         return BatchingOptions()
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ValueError(f"Cannot read --batching_parameters_file={path}: {e.strerror}") from None
-    params = BatchingParameters()
-    try:
-        text_format.Parse(text, params)
-    except text_format.ParseError as e:
-        raise ValueError(
-            f"Expected --batching_parameters_file={path} to hold a text-format "
-            f"BatchingParameters. Parse error: {e}"
-        ) from None
+    params = read_text_proto("batching_parameters_file", path, BatchingParameters())
     try:
         return options_from_proto(params)
     except ValueError as e:

@@ -41,6 +41,7 @@ class ServerOptions:
     tensorflow_intra_op_parallelism: int = 0
     tensorflow_inter_op_parallelism: int = 0
     tensorflow_session_parallelism: int = 0
+    tensorflow_session_config_file: str = ""
     verbose: bool = False
     file_system_poll_wait_seconds: int = 1
     model_config_file_poll_wait_seconds: int = 0
@@ -67,11 +68,15 @@ def _bool(text: str) -> bool:
 # Only the default value is accepted.
 _UNSUPPORTED = (
     ("grpc_socket_path", str, "", "gRPC over a UNIX socket is not implemented"),
-    ("enable_per_model_batching_parameters", _bool, False, "batching is not implemented yet"),
+    (
+        "enable_per_model_batching_parameters",
+        _bool,
+        False,
+        "per-model batching parameters are not implemented",
+    ),
     ("ssl_config_file", str, "", "TLS is not implemented"),
     ("use_alts_credentials", _bool, False, "ALTS credentials are not implemented"),
     ("platform_config_file", str, "", "platform configs are not implemented"),
-    ("tensorflow_session_config_file", str, "", "TF1 session configs do not apply to TF2 loading"),
     ("thread_pool_factory_config_file", str, "", "custom thread pools are not implemented"),
     ("grpc_channel_arguments", str, "", "custom gRPC channel arguments are not implemented"),
     ("prefer_tflite_model", _bool, False, "TFLite models are not supported"),
@@ -184,6 +189,14 @@ def _parser() -> argparse.ArgumentParser:
     _add(parser, "tensorflow_intra_op_parallelism", int, 0, "TF intra-op threads (0: TF's choice).")
     _add(parser, "tensorflow_inter_op_parallelism", int, 0, "TF inter-op threads (0: TF's choice).")
     _add(parser, "tensorflow_session_parallelism", int, 0, "Both TF thread pools' size.")
+    _add(
+        parser,
+        "tensorflow_session_config_file",
+        str,
+        "",
+        "Text-format TF ConfigProto for the TF runtime (e.g. experimental { "
+        "disable_thread_spinning: true }); the thread flags above override its thread counts.",
+    )
     _add(
         parser,
         "file_system_poll_wait_seconds",
@@ -317,6 +330,7 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions | None:
         tensorflow_intra_op_parallelism=args.tensorflow_intra_op_parallelism,
         tensorflow_inter_op_parallelism=args.tensorflow_inter_op_parallelism,
         tensorflow_session_parallelism=args.tensorflow_session_parallelism,
+        tensorflow_session_config_file=args.tensorflow_session_config_file,
         verbose=args.verbose,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,

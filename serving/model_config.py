@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from google.protobuf import text_format
 from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
+
+from serving._config_protos import read_text_proto
 
 __all__ = [
     "list_versions",
@@ -39,19 +40,7 @@ def single_model_config(name: str, base_path: str) -> model_server_config_pb2.Mo
 
 def read_model_server_config(path: str) -> model_server_config_pb2.ModelServerConfig:
     """Parse a text-format ModelServerConfig file, with errors that name the file."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ValueError(f"Cannot read --model_config_file={path}: {e.strerror}") from None
-    config = model_server_config_pb2.ModelServerConfig()
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as e:
-        raise ValueError(
-            f"Expected --model_config_file={path} to hold a text-format ModelServerConfig. "
-            f"Parse error: {e}"
-        ) from None
+    config = read_text_proto("model_config_file", path, model_server_config_pb2.ModelServerConfig())
     validate_model_server_config(config)
     return config
 

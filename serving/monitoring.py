@@ -7,11 +7,10 @@ Latencies are in microseconds, as the real server's.
 
 from __future__ import annotations
 
-from google.protobuf import text_format
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from serving._config_protos import MonitoringConfig
+from serving._config_protos import MonitoringConfig, read_text_proto
 from serving.manager import LoadEvent
 
 __all__ = ["DEFAULT_PROMETHEUS_PATH", "Metrics", "read_monitoring_config"]
@@ -24,19 +23,7 @@ _BATCH_BUCKETS = tuple(float(2**i) for i in range(14))
 
 def read_monitoring_config(path: str) -> MonitoringConfig:
     """Parse a `--monitoring_config_file` (text-format MonitoringConfig)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ValueError(f"Cannot read --monitoring_config_file={path}: {e.strerror}") from None
-    config = MonitoringConfig()
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as e:
-        raise ValueError(
-            f"Expected --monitoring_config_file={path} to hold a text-format MonitoringConfig. "
-            f"Parse error: {e}"
-        ) from None
+    config = read_text_proto("monitoring_config_file", path, MonitoringConfig())
     path_ = config.prometheus_config.path
     if path_ and not path_.startswith("/"):
         raise ValueError(f"Expected prometheus_config.path to start with '/'. Received: {path_!r}")

@@ -6,9 +6,7 @@ import os
 import sys
 import threading
 
-import tensorflow as tf
-
-from serving import _json_tensor, model_config
+from serving import _json_tensor, model_config, tf_runtime
 from serving.batching import BatchScheduler, read_batching_parameters
 from serving.errors import ServingError
 from serving.flags import ServerOptions
@@ -23,20 +21,6 @@ from serving.warmup import warm_up
 __all__ = ["ModelServer"]
 
 _JSON = "application/json"
-
-
-def _configure_tensorflow_threads(options: ServerOptions) -> None:
-    intra = options.tensorflow_intra_op_parallelism or options.tensorflow_session_parallelism
-    inter = options.tensorflow_inter_op_parallelism or options.tensorflow_session_parallelism
-    # Only possible before TensorFlow's runtime starts; a server embedded in a process that
-    # already ran TF keeps that process's settings.
-    try:
-        if intra > 0:
-            tf.config.threading.set_intra_op_parallelism_threads(intra)
-        if inter > 0:
-            tf.config.threading.set_inter_op_parallelism_threads(inter)
-    except RuntimeError:
-        pass
 
 
 def inference_slots_for(cores: int) -> int:
@@ -54,6 +38,11 @@ class ModelServer:
 
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
+        self._session_config = (
+            tf_runtime.read_session_config(options.tensorflow_session_config_file)
+            if options.tensorflow_session_config_file
+            else None
+        )
         if options.model_config_file:
             config = model_config.read_model_server_config(options.model_config_file)
         else:
@@ -132,7 +121,14 @@ class ModelServer:
 
     def start(self) -> None:
         """Load every model (raising ServingError if one fails), then open both ports."""
-        _configure_tensorflow_threads(self.options)
+        options = self.options
+        tf_runtime.configure(
+            self._session_config,
+            intra_op=options.tensorflow_intra_op_parallelism
+            or options.tensorflow_session_parallelism,
+            inter_op=options.tensorflow_inter_op_parallelism
+            or options.tensorflow_session_parallelism,
+        )
         if self._batching_options is not None:
             self.batch_scheduler = BatchScheduler(
                 self._batching_options,

@@ -140,8 +140,11 @@ def test_label_on_an_unloaded_version_fails_start_up(model_root, tmp_path, capsy
     )
 
 
-def test_python_dash_m_serving_serves_the_latest_version(model_root):
+def test_python_dash_m_serving_serves_the_latest_version(model_root, tmp_path):
     grpc_port, rest_port = free_port(), free_port()
+    # A TF Serving session config file and a thread flag over it start the runtime too.
+    session_config = tmp_path / "session.config"
+    session_config.write_text("experimental { disable_thread_spinning: true }\n")
     command = [
         sys.executable,
         "-m",
@@ -150,6 +153,8 @@ def test_python_dash_m_serving_serves_the_latest_version(model_root):
         f"--model_base_path={model_root}/keras_model",
         f"--port={grpc_port}",
         f"--rest_api_port={rest_port}",
+        f"--tensorflow_session_config_file={session_config}",
+        "--tensorflow_intra_op_parallelism=1",
     ]
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     process = subprocess.Popen(command, cwd=repo, stderr=subprocess.PIPE, text=True)
