@@ -157,11 +157,9 @@ import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 path, signature, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-intra, inter = int(sys.argv[4]), int(sys.argv[5])
-if intra:
-    tf.config.threading.set_intra_op_parallelism_threads(intra)
-if inter:
-    tf.config.threading.set_inter_op_parallelism_threads(inter)
+from serving import tf_runtime
+session_config = tf_runtime.read_session_config(sys.argv[6]) if sys.argv[6] else None
+tf_runtime.configure(session_config, int(sys.argv[4]), int(sys.argv[5]))
 function = tf.saved_model.load(path).signatures[signature]
 
 class Minimal(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -185,7 +183,9 @@ server.wait_for_termination()
 
 
 class _MinimalGrpcServer:
-    def __init__(self, version_dir: str, signature: str, threads: tuple[int, int]) -> None:
+    def __init__(
+        self, version_dir: str, signature: str, threads: tuple[int, int], session_config_file: str
+    ) -> None:
         self.port = _free_port()
         self._process = subprocess.Popen(
             [
@@ -196,7 +196,10 @@ class _MinimalGrpcServer:
                 signature,
                 str(self.port),
                 *map(str, threads),
+                session_config_file,
             ],
+            # The repository root, where `serving` imports from.
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -366,29 +369,33 @@ def run_benchmark(
     num_batch_threads: int,
     ceiling_seconds: float = 5.0,
     tf_threads: tuple[int, int] = (0, 0),
+    session_config_file: str = "",
 ) -> dict:
     """Run every measurement; returns the report as a dict (see `main` for the printout).
 
-    `tf_threads` (intra-op, inter-op; 0 leaves TF's choice) applies to every server and to
-    this process's in-process calls alike, so all sides run TF with the same thread pools."""
+    `tf_threads` (intra-op, inter-op; 0 leaves TF's choice) and `session_config_file` (a
+    text-format ConfigProto) apply to every server and to this process's in-process calls
+    alike, so all sides run TF with the same runtime settings."""
     import tensorflow as tf
+    from google.protobuf import text_format
     from tensorflow_serving.apis import predict_pb2
 
+    from serving import tf_runtime
+
     intra, inter = tf_threads
-    try:
-        if intra:
-            tf.config.threading.set_intra_op_parallelism_threads(intra)
-        if inter:
-            tf.config.threading.set_inter_op_parallelism_threads(inter)
-    except RuntimeError as error:
-        raise RuntimeError(
-            f"TF thread pools can only be set before TensorFlow has run in this process ({error})"
-        ) from None
-    thread_flags = [
+    session_config = (
+        tf_runtime.read_session_config(session_config_file) if session_config_file else None
+    )
+    tf_runtime.configure(session_config, intra, inter)
+    runtime_flags = [
         f"--tensorflow_{kind}_op_parallelism={count}"
         for kind, count in (("intra", intra), ("inter", inter))
         if count
     ]
+    if session_config_file:
+        # Absolute: the servers run from the repository root.
+        session_config_file = os.path.abspath(session_config_file)
+        runtime_flags.append(f"--tensorflow_session_config_file={session_config_file}")
 
     from serving import _dtypes
     from serving.servable import Servable
@@ -437,10 +444,10 @@ def run_benchmark(
         # 4 per core), so with fewer threads than clients a batch could never fill.
         threads = [
             f"--grpc_max_threads={max(concurrency, 4 * (os.cpu_count() or 1))}",
-            *thread_flags,
+            *runtime_flags,
         ]
         plain = _ServerProcess(name, base_path, threads)
-        minimal = _MinimalGrpcServer(version_dir, signature, tf_threads)
+        minimal = _MinimalGrpcServer(version_dir, signature, tf_threads, session_config_file)
         batched = _ServerProcess(
             name,
             base_path,
@@ -511,6 +518,9 @@ def run_benchmark(
         "concurrency": concurrency,
         # None: TF's choice.
         "tensorflow_threads": {"intra_op": intra or None, "inter_op": inter or None},
+        "session_config": text_format.MessageToString(session_config, as_one_line=True)
+        if session_config is not None
+        else None,
         "num_batch_threads": num_batch_threads,
         "latency": latency,
         "ratios": ratios,
@@ -532,6 +542,7 @@ def _print_report(report: dict) -> None:
         "TF thread pools, every side: "
         + ", ".join(f"{kind} {threads[kind] or 'TF default'}" for kind in ("intra_op", "inter_op"))
         + f"; batch threads {report['num_batch_threads']}"
+        + (f"; session config {{ {report['session_config']} }}" if report["session_config"] else "")
     )
     print("per-event latency, 1 client, sequential, all in turns (ms):")
     for label, key in (
@@ -604,6 +615,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             help=f"TF {kind}-op threads for the servers (--tensorflow_{kind}_op_parallelism) "
             "and the in-process calls alike (default 0: TF's choice).",
         )
+    parser.add_argument(
+        "--session-config",
+        default="",
+        help="Text-format TF ConfigProto for the servers (--tensorflow_session_config_file) "
+        "and the in-process calls alike, e.g. serving/deploy/session.config.",
+    )
     parser.add_argument("--json", default="", help="Also write the report to this JSON file.")
     args = parser.parse_args(argv)
     if args.intra_op_threads < 0 or args.inter_op_threads < 0:
@@ -637,6 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_batch_threads,
             args.ceiling_seconds,
             (args.intra_op_threads, args.inter_op_threads),
+            args.session_config,
         )
     except (ValueError, RuntimeError) as e:
         print(f"bench-serving: error: {e}", file=sys.stderr)

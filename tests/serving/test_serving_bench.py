@@ -16,6 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, tmp_path):
     report_path = tmp_path / "bench.json"
+    session_config = tmp_path / "session.config"
+    session_config.write_text("experimental { disable_thread_spinning: true }\n")
     result = subprocess.run(
         [
             sys.executable,
@@ -27,6 +29,7 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
             # Every server started with these flags must accept them, or the run fails.
             "--intra-op-threads=1",
             "--inter-op-threads=2",
+            f"--session-config={session_config}",
             f"--json={report_path}",
         ],
         capture_output=True,
@@ -40,6 +43,7 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
     assert report["model"].endswith(os.path.join("keras_model", "2"))
     threads = report["tensorflow_threads"]
     assert (threads["intra_op"], threads["inter_op"]) == (1, 2)
+    assert report["session_config"] == "experimental { disable_thread_spinning: true }"
     # One intra-op thread per TF call: one batch thread per core fills the cores.
     assert report["num_batch_threads"] == (os.cpu_count() or 1)
     assert "TF thread pools, every side: intra_op 1, inter_op 2; batch threads" in result.stdout
