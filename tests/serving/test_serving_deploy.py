@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 from serving_models import free_port
 
-from serving import model_config
+from serving import model_config, tf_runtime
 from serving._config_protos import BatchingParameters, MonitoringConfig
 from serving.batching import read_batching_parameters
 from serving.flags import parse_flags
@@ -23,7 +23,7 @@ from serving.monitoring import read_monitoring_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEPLOY = os.path.join(ROOT, "serving", "deploy")
-CONFIG_FILES = ("models.config", "batching.config", "monitoring.config")
+CONFIG_FILES = ("models.config", "batching.config", "monitoring.config", "session.config")
 
 
 def load(*parts: str) -> dict:
@@ -98,7 +98,12 @@ def test_flags_paths_and_ports_agree_with_the_config_files(target):
     options = parse_flags(args)
     flags = flags_of(args)
     assert published == {(options.port, options.port), (options.rest_api_port,) * 2}
-    for flag in ("model_config_file", "batching_parameters_file", "monitoring_config_file"):
+    for flag in (
+        "model_config_file",
+        "batching_parameters_file",
+        "monitoring_config_file",
+        "tensorflow_session_config_file",
+    ):
         path = local_path(flags[flag], mounts)
         assert os.path.isfile(path), path
         assert os.path.basename(path) in CONFIG_FILES
@@ -139,6 +144,8 @@ def test_config_files_parse_with_tf_servings_field_names():
     assert read_monitoring_config(
         os.path.join(DEPLOY, "monitoring.config")
     ).prometheus_config.enable
+    session = tf_runtime.read_session_config(os.path.join(DEPLOY, "session.config"))
+    assert session.experimental.disable_thread_spinning
     # Names and numbers as in session_bundle_config.proto and monitoring_config.proto.
     fields = {f.name: f.number for f in BatchingParameters.DESCRIPTOR.fields}
     assert fields == {
@@ -158,6 +165,8 @@ def test_config_files_parse_with_tf_servings_field_names():
 
 def test_our_server_runs_on_the_deploy_files(tmp_path):
     """The same flags and files, with /models pointing at this checkout's saved_models/."""
+    import tensorflow as tf
+
     from serving.client import Client
     from serving.server import ModelServer
 
@@ -173,8 +182,16 @@ def test_our_server_runs_on_the_deploy_files(tmp_path):
     args += [f"--model_config_file={models_config}", "--port=1", f"--rest_api_port={free_port()}"]
     for name in ("batching_parameters_file", "monitoring_config_file"):
         args.append(f"--{name}={local_path(flags[name], mounts)}")
+    session_config = local_path(flags["tensorflow_session_config_file"], mounts)
+    args.append(f"--tensorflow_session_config_file={session_config}")
     options = parse_flags(args)
-    server = ModelServer(dataclasses.replace(options, port=0))
+    # Once TF runs in a process, the runtime's config can no longer change: the server says
+    # so rather than serve without it. A fresh process applies it (test_serving_tf_runtime,
+    # test_python_dash_m_serving_serves_the_latest_version).
+    float(tf.reduce_sum(tf.ones([1])))
+    with pytest.raises(RuntimeError, match="can only be set before it starts"):
+        ModelServer(dataclasses.replace(options, port=0)).start()
+    server = ModelServer(dataclasses.replace(options, port=0, tensorflow_session_config_file=""))
     server.start()
     try:
         name = server.manager.model_names()[0]
