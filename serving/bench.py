@@ -1,13 +1,14 @@
 """`pg-keras bench-serving`: per-event latency and throughput of the model server.
 
 In one run, on one SavedModel: per-event latency p50/p99 in process (the signature called
-directly), over gRPC, over REST, and through a minimal grpcio server written the obvious way
-(a peer to compare ours with), taken in turns so all see the same load, and their ratios; then
+directly), over gRPC, over REST, through a minimal grpcio server written the obvious way (a
+peer to compare ours with) and through grpcio alone around the same TF call (the floor of any
+Python gRPC server), taken in turns so all see the same load, and their ratios; then
 throughput over gRPC with one client and with `--concurrency` clients (each its own process;
-the two in alternating rounds), without and with `--enable_batching`, with the p99 latency at that concurrency and the
-batcher's mean batch size; and the in-process ceiling of any batching gain. The servers run
-as `python -m serving` subprocesses, so clients and server do not share an interpreter, as in
-production.
+the two in alternating rounds), without and with `--enable_batching`, with the p99 latency at
+that concurrency and the batcher's mean batch size; and the in-process ceiling of any
+batching gain. The servers run as `python -m serving` subprocesses, so clients and server do
+not share an interpreter, as in production.
 """
 
 from __future__ import annotations
@@ -149,7 +150,10 @@ class _ServerProcess:
 # A peer for our gRPC latency: a minimal grpcio server, its own process, whose Predict only
 # decodes the request with tf.make_ndarray, calls the same signature and answers with
 # tf.make_tensor_proto - no model manager, checks, metrics or typed fields: what a Python
-# gRPC server written the obvious way costs on this machine. Prints "ready" once serving.
+# gRPC server written the obvious way costs on this machine. With "floor" it decodes the
+# first request and builds the first answer only once, then for every request just runs the
+# signature on those inputs and returns that answer: what grpcio itself costs around the TF
+# call, the least any Python gRPC server could add. Prints "ready" once serving.
 _MINIMAL_GRPC_SERVER = r"""
 import sys
 from concurrent import futures
@@ -162,12 +166,19 @@ session_config = tf_runtime.read_session_config(sys.argv[6]) if sys.argv[6] else
 tf_runtime.configure(session_config, int(sys.argv[4]), int(sys.argv[5]))
 function = tf.saved_model.load(path).signatures[signature]
 
+floor, cached = sys.argv[7] == "floor", []
+
 class Minimal(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):
+        if cached:
+            function(**cached[0])
+            return cached[1]
         inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
         response = predict_pb2.PredictResponse()
         for alias, tensor in function(**inputs).items():
             response.outputs[alias].CopyFrom(tf.make_tensor_proto(tensor.numpy()))
+        if floor:
+            cached.extend([inputs, response])
         return response
 
 server = grpc.server(
@@ -184,7 +195,12 @@ server.wait_for_termination()
 
 class _MinimalGrpcServer:
     def __init__(
-        self, version_dir: str, signature: str, threads: tuple[int, int], session_config_file: str
+        self,
+        version_dir: str,
+        signature: str,
+        threads: tuple[int, int],
+        session_config_file: str,
+        floor: bool = False,
     ) -> None:
         self.port = _free_port()
         self._process = subprocess.Popen(
@@ -197,6 +213,7 @@ class _MinimalGrpcServer:
                 str(self.port),
                 *map(str, threads),
                 session_config_file,
+                "floor" if floor else "minimal",
             ],
             # The repository root, where `serving` imports from.
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -489,6 +506,9 @@ def run_benchmark(
         ]
         plain = _ServerProcess(name, base_path, threads)
         minimal = _MinimalGrpcServer(version_dir, signature, tf_threads, session_config_file)
+        floor = _MinimalGrpcServer(
+            version_dir, signature, tf_threads, session_config_file, floor=True
+        )
         batched = _ServerProcess(
             name,
             base_path,
@@ -503,22 +523,25 @@ def run_benchmark(
             plain.wait_ready()
             batched.wait_ready()
             minimal.wait_ready()
+            floor.wait_ready()
             grpc_call, grpc_close = _grpc_predictor(plain.grpc_port, request)
             rest_call, rest_close = _rest_predictor(plain.rest_port, name, body)
             minimal_call, minimal_close = _grpc_predictor(minimal.port, request)
+            floor_call, floor_close = _grpc_predictor(floor.port, request)
             times = _timed(
                 {
                     "in_process": lambda: servable.run(signature, inputs),
                     "grpc": grpc_call,
                     "rest": rest_call,
                     "grpc_minimal_server": minimal_call,
+                    "grpc_floor": floor_call,
                 },
                 requests,
             )
-            grpc_close()
-            rest_close()
-            minimal_close()
+            for close in (grpc_close, rest_close, minimal_close, floor_close):
+                close()
             minimal.stop()
+            floor.stop()
             latency = {key: _percentiles_ms(values) for key, values in times.items()}
             ceiling = _in_process_ceiling(servable, signature, inputs, concurrency, ceiling_seconds)
             per_client = max(1, requests // 2)
@@ -538,12 +561,14 @@ def run_benchmark(
             plain.stop()
             batched.stop()
             minimal.stop()
+            floor.stop()
 
     base = latency["in_process"]["p50_ms"]
     ratios = {
         "grpc_p50_over_in_process": latency["grpc"]["p50_ms"] / base,
         "rest_p50_over_in_process": latency["rest"]["p50_ms"] / base,
         "grpc_minimal_server_p50_over_in_process": latency["grpc_minimal_server"]["p50_ms"] / base,
+        "grpc_floor_p50_over_in_process": latency["grpc_floor"]["p50_ms"] / base,
     }
     n = str(concurrency)
     scaling = {
@@ -590,6 +615,7 @@ def _print_report(report: dict) -> None:
         ("gRPC", "grpc"),
         ("REST", "rest"),
         ("min. gRPC", "grpc_minimal_server"),
+        ("gRPC floor", "grpc_floor"),
     ):
         stats = report["latency"][key]
         ratio = stats["p50_ms"] / report["latency"]["in_process"]["p50_ms"]
@@ -599,7 +625,8 @@ def _print_report(report: dict) -> None:
         )
     print(
         "  (min. gRPC: a minimal grpcio server calling the same signature, written the "
-        "obvious way: a peer)"
+        "obvious way: a peer; gRPC floor: grpcio alone around the same TF call, with no "
+        "request or answer conversion)"
     )
     print(f"gRPC throughput (requests/s), 1 client vs {n} clients:")
     for label in ("no_batching", "batching"):

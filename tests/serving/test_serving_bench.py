@@ -47,7 +47,7 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
     # One intra-op thread per TF call: one batch thread per core fills the cores.
     assert report["num_batch_threads"] == (os.cpu_count() or 1)
     assert "TF thread pools, every side: intra_op 1, inter_op 2; batch threads" in result.stdout
-    for key in ("in_process", "grpc", "rest", "grpc_minimal_server"):
+    for key in ("in_process", "grpc", "rest", "grpc_minimal_server", "grpc_floor"):
         assert 0 < report["latency"][key]["p50_ms"] <= report["latency"][key]["p99_ms"]
     for label in ("no_batching", "batching"):
         for clients in ("1", "3"):
