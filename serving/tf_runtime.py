@@ -17,6 +17,7 @@ it (README, "Serving speed").
 from __future__ import annotations
 
 import tensorflow as tf
+from google.protobuf import message
 from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.eager import context
 
@@ -53,6 +54,19 @@ def _started() -> bool:
     return context.context()._context_handle is not None  # noqa: SLF001 - no public test
 
 
+def _differing(wanted: message.Message, current: message.Message, prefix: str = "") -> list[str]:
+    """Dotted names of the fields set in `wanted` whose value `current` does not have (fields
+    `wanted` leaves unset are not compared: TF fills some in itself)."""
+    names = []
+    for field, value in wanted.ListFields():
+        name = prefix + field.name
+        if field.message_type is not None and not field.is_repeated:
+            names += _differing(value, getattr(current, field.name), name + ".")
+        elif getattr(current, field.name) != value:
+            names.append(name)
+    return names
+
+
 def configure(
     session_config: config_pb2.ConfigProto | None = None, intra_op: int = 0, inter_op: int = 0
 ) -> None:
@@ -69,12 +83,7 @@ def configure(
             wanted.intra_op_parallelism_threads = intra_op
         if inter_op > 0:
             wanted.inter_op_parallelism_threads = inter_op
-        current = context.context().config
-        differing = [
-            field.name
-            for field, value in wanted.ListFields()
-            if getattr(current, field.name) != value
-        ]
+        differing = _differing(wanted, context.context().config)
         if differing:
             raise RuntimeError(
                 "TensorFlow already runs in this process with other settings "
