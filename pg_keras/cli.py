@@ -284,15 +284,12 @@ def _bench_train(args) -> int:
     spec = dict(args.spec)
     gradients = _name_list(args.gradient)
     _check_names(args.problem, gradients, spec)
-    import tensorflow as tf
+    from serving import tf_runtime
 
     # Only before TensorFlow's runtime starts, which in a fresh `pg-keras` process no
     # command has done yet.
     try:
-        if args.intra_op_threads:
-            tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
-        if args.inter_op_threads:
-            tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
+        tf_runtime.configure(intra_op=args.intra_op_threads, inter_op=args.inter_op_threads)
     except RuntimeError as error:
         raise UsageError(
             "--intra-op-threads/--inter-op-threads need a process where TensorFlow has not "

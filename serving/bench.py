@@ -438,7 +438,8 @@ def run_benchmark(
     from google.protobuf import text_format
     from tensorflow_serving.apis import predict_pb2
 
-    from serving import tf_runtime
+    from serving import _dtypes, tf_runtime
+    from serving.servable import Servable
 
     intra, inter = tf_threads
     session_config = (
@@ -454,9 +455,6 @@ def run_benchmark(
         # Absolute: the servers run from the repository root.
         session_config_file = os.path.abspath(session_config_file)
         runtime_flags.append(f"--tensorflow_session_config_file={session_config_file}")
-
-    from serving import _dtypes
-    from serving.servable import Servable
 
     base_path, version_dir, version = _resolve_model(saved_model)
     name = os.path.basename(base_path.rstrip("/")) or "model"
