@@ -7,6 +7,8 @@ may send either, so both directions are written here.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
 
@@ -107,6 +109,9 @@ def to_tensor_proto(
     return proto
 
 
+_MAX_ELEMENTS = 2**63 - 1
+
+
 def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """Decode a TensorProto, from `tensor_content` or the typed fields, into a numpy array.
 
@@ -118,7 +123,12 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
         raise InvalidArgumentError(
             f"Expected a fully defined tensor shape. Received: shape={list(shape)}"
         )
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
+    if count > _MAX_ELEMENTS:
+        # TensorFlow's TensorShape refuses these too; an int64 product would wrap around.
+        raise InvalidArgumentError(
+            f"Expected a shape of at most 2**63 - 1 elements. Received: shape={list(shape)}"
+        )
     dtype = proto.dtype
     if dtype not in _VALUE_FIELD:
         raise InvalidArgumentError(
@@ -155,7 +165,14 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
             f"Received: {values.size} values"
         )
     fill = values[-1] if values.size else default
-    padded = np.empty(count, dtype=values.dtype)
+    try:
+        padded = np.empty(count, dtype=values.dtype)
+    except MemoryError:
+        # A few bytes can ask for terabytes; refuse the request, not the server.
+        raise InvalidArgumentError(
+            f"Expected a shape whose {count} values fit in memory; {values.size} values were "
+            f"sent for shape {list(shape)}"
+        ) from None
     padded[: values.size] = values
     padded[values.size :] = fill
     return padded.reshape(shape)

@@ -140,6 +140,20 @@ def test_predict_errors(prediction, kwargs, code, message):
     assert message in details
 
 
+def test_a_tiny_request_asking_for_terabytes_is_refused(prediction):
+    # One float_val fills the whole shape, as in TensorFlow: a few bytes on the wire.
+    request = predict_request("keras_model", {"features": X})
+    proto = request.inputs["features"]
+    proto.ClearField("tensor_content")
+    proto.float_val.append(1.0)
+    proto.tensor_shape.dim[0].size = 10**12
+    code, details = code_and_details(prediction.Predict, request)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "tensor parsing error: features" in details and "fit in memory" in details
+    response = prediction.Predict(predict_request("keras_model", {"features": X}), timeout=30)
+    assert response.model_spec.name == "keras_model"
+
+
 def test_output_filter_errors(prediction):
     request = predict_request("multi", {"x": X})
     request.output_filter.append("nope")

@@ -57,3 +57,20 @@ def test_other_dtypes_round_trip(array):
     back = _tensor_proto.from_tensor_proto(proto)
     assert back.shape == array.shape
     assert back.tolist() == array.tolist()
+
+
+def test_a_shape_past_int64_is_refused_not_wrapped():
+    # 2**62 * 8 wraps to 0 in int64: the old count said "at most 0 values".
+    proto = tensor_pb2.TensorProto(dtype=_dtypes.DT_FLOAT, float_val=[1.0])
+    proto.tensor_shape.CopyFrom(_tensor_proto.shape_proto((2**62, 8)))
+    with pytest.raises(_tensor_proto.InvalidArgumentError, match=r"at most 2\*\*63 - 1 elements"):
+        _tensor_proto.from_tensor_proto(proto)
+
+
+def test_one_value_filling_terabytes_is_a_bad_request():
+    proto = tensor_pb2.TensorProto(dtype=_dtypes.DT_FLOAT, float_val=[1.0])
+    proto.tensor_shape.CopyFrom(_tensor_proto.shape_proto((10**12,)))
+    with pytest.raises(
+        _tensor_proto.InvalidArgumentError, match=r"1000000000000 values fit in memory"
+    ):
+        _tensor_proto.from_tensor_proto(proto)
