@@ -5,10 +5,11 @@ directly), over gRPC, over REST, through a minimal grpcio server written the obv
 peer to compare ours with) and through grpcio alone around the same TF call (the floor of any
 Python gRPC server), taken in turns so all see the same load, and their ratios; then
 throughput over gRPC with one client and with `--concurrency` clients (each its own process;
-the two in alternating rounds), without and with `--enable_batching`, with the p99 latency at
-that concurrency and the batcher's mean batch size; and the in-process ceiling of any
-batching gain. The servers run as `python -m serving` subprocesses, so clients and server do
-not share an interpreter, as in production.
+rounds alternating the client counts and the servers), without and with `--enable_batching`
+and through the grpcio floor, with the p99 latency at that concurrency and the batcher's mean
+batch size; and the in-process ceiling of any batching gain. The servers run as
+`python -m serving` subprocesses, so clients and server do not share an interpreter, as in
+production.
 """
 
 from __future__ import annotations
@@ -153,7 +154,9 @@ class _ServerProcess:
 # gRPC server written the obvious way costs on this machine. With "floor" it decodes the
 # first request and builds the first answer only once, then for every request just runs the
 # signature on those inputs and returns that answer: what grpcio itself costs around the TF
-# call, the least any Python gRPC server could add. Prints "ready" once serving.
+# call, the least any Python gRPC server could add; its throughput with one and with N clients
+# is measured in turns with ours, as the scaling any Python gRPC server would see on this
+# machine. Prints "ready" once serving.
 _MINIMAL_GRPC_SERVER = r"""
 import sys
 from concurrent import futures
@@ -182,7 +185,7 @@ class Minimal(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
 server = grpc.server(
-    futures.ThreadPoolExecutor(max_workers=4),
+    futures.ThreadPoolExecutor(max_workers=int(sys.argv[8])),
     options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)],
 )
 prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Minimal(), server)
@@ -201,6 +204,7 @@ class _MinimalGrpcServer:
         threads: tuple[int, int],
         session_config_file: str,
         floor: bool = False,
+        max_threads: int = 4,
     ) -> None:
         self.port = _free_port()
         self._process = subprocess.Popen(
@@ -214,6 +218,7 @@ class _MinimalGrpcServer:
                 *map(str, threads),
                 session_config_file,
                 "floor" if floor else "minimal",
+                str(max_threads),
             ],
             # The repository root, where `serving` imports from.
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -260,11 +265,13 @@ def _rest_predictor(port: int, name: str, body: bytes) -> tuple[Callable[[], obj
 # benchmark), one channel, the request sent as pre-serialised bytes and the answer kept as
 # bytes, so that each call costs the client as little Python as gRPC allows and the
 # measurement is of the server. Protocol on stdin/stdout: request bytes (length-prefixed) in;
-# "ready" out after warm-up; "go" in; the latencies (JSON) out.
+# "ready" out after warm-up; then for each line "COUNT" in, that many calls and their
+# [start, end] times (JSON; time.perf_counter is CLOCK_MONOTONIC, one clock for all the
+# client processes) out; end of input ends the client.
 _CLIENT = r"""
 import json, struct, sys, time
 import grpc
-port, count = int(sys.argv[1]), int(sys.argv[2])
+port = int(sys.argv[1])
 size = struct.unpack("<I", sys.stdin.buffer.read(4))[0]
 request = sys.stdin.buffer.read(size)
 channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -272,92 +279,130 @@ predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
 for _ in range(3):
     predict(request, timeout=120)
 print("ready", flush=True)
-sys.stdin.readline()
-latencies = []
-for _ in range(count):
-    start = time.perf_counter()
-    predict(request, timeout=120)
-    latencies.append(time.perf_counter() - start)
-print(json.dumps(latencies), flush=True)
+for line in sys.stdin:
+    calls = []
+    for _ in range(int(line)):
+        start = time.perf_counter()
+        predict(request, timeout=120)
+        calls.append((start, time.perf_counter()))
+    print(json.dumps(calls), flush=True)
 """
 
 
-def _closed_loop(
-    port: int, request: object, clients: int, per_client: int
-) -> tuple[list[float], float]:
-    """Latencies and wall time of `clients` closed-loop clients, each a process, sending
-    `per_client` requests each."""
-    payload = request.SerializeToString()
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", _CLIENT, str(port), str(per_client)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=False,
-        )
-        for _ in range(clients)
-    ]
-    try:
-        for process in processes:
-            assert process.stdin is not None
-            process.stdin.write(struct.pack("<I", len(payload)) + payload)
+def _steady_state(calls: Sequence[Sequence[Sequence[float]]]) -> tuple[float, int]:
+    """(seconds, answers) while all clients were sending: from the last client's first
+    request to the first client's last answer, so that neither the clients starting nor them
+    finishing one by one count. `calls` holds each client's [start, end] times in order."""
+    begin = max(client[0][0] for client in calls)
+    end = min(client[-1][1] for client in calls)
+    if end <= begin:
+        # Too few requests for the clients ever to overlap: take the whole span.
+        begin = min(client[0][0] for client in calls)
+        end = max(client[-1][1] for client in calls)
+    return end - begin, sum(begin < finish <= end for client in calls for _, finish in client)
+
+
+class _Clients:
+    """`count` closed-loop client processes on one server, started and warmed up once, then
+    set going together as often as asked."""
+
+    def __init__(self, port: int, request: object, count: int) -> None:
+        payload = request.SerializeToString()
+        self._processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", _CLIENT, str(port)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=False,
+            )
+            for _ in range(count)
+        ]
+        try:
+            for process in self._processes:
+                process.stdin.write(struct.pack("<I", len(payload)) + payload)
+                process.stdin.flush()
+            for process in self._processes:
+                if process.stdout.readline().strip() != b"ready":
+                    raise RuntimeError("A benchmark client failed during warm-up")
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, per_client: int) -> tuple[list[float], float, int]:
+        """Each client sends `per_client` requests. Returns every request's latency and
+        `_steady_state` of the calls."""
+        for process in self._processes:
+            process.stdin.write(f"{per_client}\n".encode())
             process.stdin.flush()
-        for process in processes:
-            assert process.stdout is not None
-            if process.stdout.readline().strip() != b"ready":
-                raise RuntimeError("A benchmark client failed during warm-up")
-        start = time.perf_counter()
-        for process in processes:
-            process.stdin.write(b"go\n")
-            process.stdin.flush()
-        answers = [process.stdout.readline() for process in processes]
-        wall = time.perf_counter() - start
-    finally:
-        for process in processes:
+        answers = [process.stdout.readline() for process in self._processes]
+        if any(not answer.strip() for answer in answers):
+            raise RuntimeError("A benchmark client failed; see its error above")
+        calls = [json.loads(answer) for answer in answers]
+        latencies = [finish - start for client in calls for start, finish in client]
+        return latencies, *_steady_state(calls)
+
+    def close(self) -> None:
+        for process in self._processes:
             if process.poll() is None:
                 process.kill()
             process.wait()
-    if any(not answer.strip() for answer in answers):
-        raise RuntimeError("A benchmark client failed; see its error above")
-    return [t for answer in answers for t in json.loads(answer)], wall
 
 
-# Rounds of one client and N clients, alternated, so that both phases see the same machine:
-# on this shared VM the in-process p50 moved between 3.3 and 6.1 ms from run to run of the
-# same command, and one phase measured after the other caught different moments.
-_THROUGHPUT_ROUNDS = 2
+# Rounds of one client and N clients on every server, alternated, so that all phases see
+# the same machine: on this shared VM the in-process p50 moved between 3.3 and 6.1 ms from
+# run to run of the same command, and one phase measured after the other caught different
+# moments. The client processes start once, so rounds cost only their requests.
+_THROUGHPUT_ROUNDS = 4
 
 
 def _throughput_in_turns(
-    port: int,
+    ports: dict[str, int],
     request: object,
     clients: int,
     per_client: int,
-    batches_run: Callable[[], tuple[float, float]] | None = None,
-) -> dict[str, dict[str, float]]:
-    """Requests per second and latency with one client (`4 * per_client` requests) and with
-    `clients` clients (`per_client` each), taken in alternating rounds; each rate is the
-    pooled requests over the pooled wall time. With `batches_run` (a reader of the batcher's
-    counts), also the mean batch size while the `clients` clients ran."""
-    counts = {1: max(1, 4 * per_client // _THROUGHPUT_ROUNDS)}
-    counts[clients] = max(1, per_client // _THROUGHPUT_ROUNDS)
-    pooled: dict[int, tuple[list[float], float]] = {n: ([], 0.0) for n in counts}
-    batches = events = 0.0
-    for _ in range(_THROUGHPUT_ROUNDS):
-        for n, count in counts.items():
-            before = batches_run() if batches_run is not None and n == clients else None
-            latencies, wall = _closed_loop(port, request, n, count)
-            if before is not None:
-                after = batches_run()
-                batches, events = batches + after[0] - before[0], events + after[1] - before[1]
-            pooled[n] = (pooled[n][0] + latencies, pooled[n][1] + wall)
-    report = {
-        str(n): {"requests_per_s": len(latencies) / wall, **_percentiles_ms(latencies)}
-        for n, (latencies, wall) in pooled.items()
-    }
-    if batches_run is not None:
+    batches_run: dict[str, Callable[[], tuple[float, float]]] | None = None,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """For each server (label: gRPC port), requests per second and latency with one client
+    (`4 * per_client` requests) and with `clients` clients (`per_client` each), in rounds
+    that alternate the servers and the client counts; each rate is the pooled steady-state
+    answers over the pooled steady-state time. For a server in `batches_run` (a reader of
+    its batcher's counts), also the mean batch size while the `clients` clients ran."""
+    batches_run = batches_run or {}
+    counts = {1: max(2, 4 * per_client // _THROUGHPUT_ROUNDS)}
+    counts[clients] = max(2, per_client // _THROUGHPUT_ROUNDS)
+    pools: dict[tuple[str, int], _Clients] = {}
+    pooled = {(label, n): ([], 0.0, 0) for label in ports for n in counts}
+    batched = {label: (0.0, 0.0) for label in batches_run}
+    try:
+        for label, port in ports.items():
+            for n in counts:
+                pools[label, n] = _Clients(port, request, n)
+        labels = list(ports)
+        for round_ in range(_THROUGHPUT_ROUNDS):
+            shift = round_ % len(labels)
+            for label in labels[shift:] + labels[:shift]:
+                for n, count in counts.items():
+                    counting = label in batches_run and n == clients
+                    before = batches_run[label]() if counting else None
+                    latencies, seconds, done = pools[label, n].run(count)
+                    if before is not None:
+                        after = batches_run[label]()
+                        batches, events = batched[label]
+                        batched[label] = (
+                            batches + after[0] - before[0],
+                            events + after[1] - before[1],
+                        )
+                    old = pooled[label, n]
+                    pooled[label, n] = (old[0] + latencies, old[1] + seconds, old[2] + done)
+    finally:
+        for pool in pools.values():
+            pool.close()
+    report: dict[str, dict[str, dict[str, float]]] = {label: {} for label in ports}
+    for (label, n), (latencies, seconds, done) in pooled.items():
+        report[label][str(n)] = {"requests_per_s": done / seconds, **_percentiles_ms(latencies)}
+    for label, (batches, events) in batched.items():
         # Events per TF call while the N clients ran: what the batcher merged.
-        report[str(clients)]["mean_batch_size"] = events / max(1.0, batches)
+        report[label][str(clients)]["mean_batch_size"] = events / max(1.0, batches)
     return report
 
 
@@ -505,7 +550,12 @@ def run_benchmark(
         plain = _ServerProcess(name, base_path, threads)
         minimal = _MinimalGrpcServer(version_dir, signature, tf_threads, session_config_file)
         floor = _MinimalGrpcServer(
-            version_dir, signature, tf_threads, session_config_file, floor=True
+            version_dir,
+            signature,
+            tf_threads,
+            session_config_file,
+            floor=True,
+            max_threads=max(concurrency, 4 * (os.cpu_count() or 1)),
         )
         batched = _ServerProcess(
             name,
@@ -539,22 +589,19 @@ def run_benchmark(
             for close in (grpc_close, rest_close, minimal_close, floor_close):
                 close()
             minimal.stop()
-            floor.stop()
             latency = {key: _percentiles_ms(values) for key, values in times.items()}
             ceiling = _in_process_ceiling(servable, signature, inputs, concurrency, ceiling_seconds)
-            per_client = max(1, requests // 2)
-            throughput = {
-                "no_batching": _throughput_in_turns(
-                    plain.grpc_port, request, concurrency, per_client
-                ),
-                "batching": _throughput_in_turns(
-                    batched.grpc_port,
-                    request,
-                    concurrency,
-                    per_client,
-                    lambda: _batches_run(batched.rest_port),
-                ),
-            }
+            throughput = _throughput_in_turns(
+                {
+                    "no_batching": plain.grpc_port,
+                    "batching": batched.grpc_port,
+                    "grpc_floor": floor.port,
+                },
+                request,
+                concurrency,
+                max(1, requests // 2),
+                {"batching": lambda: _batches_run(batched.rest_port)},
+            )
         finally:
             plain.stop()
             batched.stop()
@@ -626,14 +673,18 @@ def _print_report(report: dict) -> None:
         "obvious way: a peer; gRPC floor: grpcio alone around the same TF call, with no "
         "request or answer conversion)"
     )
-    print(f"gRPC throughput (requests/s), 1 client vs {n} clients:")
-    for label in ("no_batching", "batching"):
+    print(f"gRPC throughput (requests/s), 1 client vs {n} clients, steady state:")
+    for label in ("no_batching", "batching", "grpc_floor"):
         one, many = report["throughput"][label]["1"], report["throughput"][label][n]
         print(
             f"  {label:<12} 1: {one['requests_per_s']:9.1f}   {n}: {many['requests_per_s']:9.1f}"
             f"   x{report['scaling_n_over_1'][label]:.2f}   p99 at {n}: {many['p99_ms']:.2f} ms"
             + (f"   mean batch {many['mean_batch_size']:.1f}" if "mean_batch_size" in many else "")
         )
+    print(
+        "  (grpc_floor: grpcio alone around the same TF call, as above: the scaling any Python "
+        "gRPC server gets here)"
+    )
     print(f"batching / no batching at {n} clients: x{report['batching_over_no_batching_at_n']:.2f}")
     ceiling = report["in_process_ceiling"]
     print(

@@ -49,9 +49,10 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
     assert "TF thread pools, every side: intra_op 1, inter_op 2; batch threads" in result.stdout
     for key in ("in_process", "grpc", "rest", "grpc_minimal_server", "grpc_floor"):
         assert 0 < report["latency"][key]["p50_ms"] <= report["latency"][key]["p99_ms"]
-    for label in ("no_batching", "batching"):
+    for label in ("no_batching", "batching", "grpc_floor"):
         for clients in ("1", "3"):
             assert report["throughput"][label][clients]["requests_per_s"] > 0
+        assert report["scaling_n_over_1"][label] > 0
     assert report["ratios"]["grpc_p50_over_in_process"] > 0
     # The batcher's own count of events per TF call, and what batching could gain at most.
     assert report["throughput"]["batching"]["3"]["mean_batch_size"] >= 1
@@ -88,3 +89,17 @@ def test_batching_config_admits_the_largest_warmup_batch(tmp_path):
         requests.append(request)
     write_warmup_requests(str(tmp_path), requests)
     assert _largest_warmup_batch(str(tmp_path)) == 4
+
+
+def test_throughput_counts_only_the_time_all_clients_were_sending():
+    from serving.bench import _steady_state
+
+    # Client a starts at 0 and answers every second until 6; client b starts at 1 and
+    # answers every 2 s until 5. Both sent from 1 to 5: a's answers at 2..5, b's at 3 and 5.
+    a = [[t, t + 1.0] for t in range(6)]
+    b = [[1.0, 3.0], [3.0, 5.0]]
+    assert _steady_state([a, b]) == (4.0, 6)
+    # One client: its whole span and all its answers.
+    assert _steady_state([a]) == (6.0, 6)
+    # Clients that never overlap: the whole span.
+    assert _steady_state([[[0.0, 1.0]], [[2.0, 3.0]]]) == (3.0, 2)
