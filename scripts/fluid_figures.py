@@ -24,17 +24,9 @@ import tensorflow as tf  # noqa: E402
 
 from pg_keras.problems import get_problem  # noqa: E402
 from pg_keras.problems.base import X_TARGET  # noqa: E402
+from pg_keras.training.run import restore_network  # noqa: E402
 
 ROWS = (("GT", None), ("Adam + PG", "inverse-physics"), ("Adam", "adjoint"))
-
-
-def load_network(problem, run_dir: pathlib.Path):
-    network = problem.build_network()
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    if latest is None:
-        raise ValueError(f"Expected checkpoints under {run_dir}/checkpoints. Received: none")
-    tf.train.Checkpoint(network=network).restore(latest).expect_partial()
-    return network
 
 
 def main(argv=None) -> int:
@@ -49,7 +41,7 @@ def main(argv=None) -> int:
     batch = problem.generate(args.examples, tf.constant([args.seed, -1], tf.int64))
     velocities = {"GT": batch[X_TARGET]}
     for label, scheme in ROWS[1:]:
-        network = load_network(problem, args.compare / scheme / "seed0")
+        network, _ = restore_network(problem, args.compare / scheme / "seed0")
         velocities[label] = network(problem.network_input(batch), training=False)
     steps = problem.spec.steps
     frames = list(range(0, steps + 1, max(1, steps // 4)))

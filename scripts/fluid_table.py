@@ -34,15 +34,7 @@ from pg_keras.physics import fluid as physics
 from pg_keras.problems import get_problem
 from pg_keras.problems.base import X_TARGET, Y_TARGET
 from pg_keras.solving import solve
-
-
-def load_network(problem, run_dir: pathlib.Path):
-    network = problem.build_network()
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    if latest is None:
-        raise ValueError(f"Expected checkpoints under {run_dir}/checkpoints. Received: none")
-    tf.train.Checkpoint(network=network).restore(latest).expect_partial()
-    return network, latest
+from pg_keras.training.run import restore_network
 
 
 def median_seconds(function, repeats: int) -> float:
@@ -151,7 +143,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     spec = dict(item.split("=", 1) for item in args.spec)
     problem = get_problem("fluid", spec)
-    network, checkpoint = load_network(problem, args.network)
+    network, checkpoint = restore_network(problem, args.network)
     batch = problem.generate(args.events, tf.constant([args.seed, -1], tf.int64))
 
     inputs = problem.network_input(batch)

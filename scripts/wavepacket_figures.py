@@ -19,16 +19,7 @@ import tensorflow as tf
 
 from pg_keras.problems import get_problem
 from pg_keras.solving import solve
-
-
-def restore_network(problem, run_dir: pathlib.Path):
-    """The network of a finished run, from its latest checkpoint."""
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    if latest is None:
-        raise ValueError(f"No checkpoint in {run_dir / 'checkpoints'}. Expected a finished run")
-    network = problem.build_network()
-    tf.train.Checkpoint(network=network).restore(latest).expect_partial()
-    return network
+from pg_keras.training.run import restore_network
 
 
 def pick_events(problem, count: int, seed: int) -> dict:
@@ -56,7 +47,7 @@ def main(argv=None) -> int:
 
     problem = get_problem("wavepacket")
     try:
-        network = restore_network(
+        network, _ = restore_network(
             problem, pathlib.Path(args.logdir) / args.scheme / f"seed{args.seed}"
         )
     except ValueError as error:

@@ -23,10 +23,9 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from pg_keras.config import TrainingConfig
 from pg_keras.export._module import MAX_REFINE_ITERATIONS, InverseSolverModule
 from pg_keras.export._warmup import WARMUP_FILE, write_warmup_requests
-from pg_keras.problems import Problem, get_problem
+from pg_keras.problems import Problem
 
 # TF Serving takes any name, but it lands in a path and in URLs (/v1/models/NAME).
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -62,26 +61,12 @@ def next_version(model_dir: pathlib.Path) -> int:
 
 def load_run(run_dir: str | pathlib.Path):
     """`(config, problem, network, step)` from a run directory's config and latest checkpoint."""
-    from pg_keras.training.run import build_model, make_checkpoint
+    from pg_keras.training.run import RunDirectoryError, restore_run
 
-    run_dir = pathlib.Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise ExportError(
-            f"Run directory {str(run_dir)!r} has no config.json. "
-            "Expected a directory written by `pg-keras train`"
-        )
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    if latest is None:
-        raise ExportError(
-            f"Run directory {str(run_dir)!r} has no checkpoint in checkpoints/. "
-            "Expected a run trained for at least one checkpoint interval"
-        )
-    config = TrainingConfig.read(config_path)
-    problem = get_problem(config.problem, config.spec)
-    model = build_model(problem, config)
-    checkpoint = make_checkpoint(model)
-    checkpoint.restore(latest).assert_existing_objects_matched()
+    try:
+        config, problem, model, _ = restore_run(run_dir)
+    except RunDirectoryError as e:
+        raise ExportError(str(e)) from None
     return config, problem, model.network, int(model.step.numpy())
 
 

@@ -225,6 +225,21 @@ def build_model(problem: Problem, config: TrainingConfig, initial_weights=None) 
     return model
 
 
+def latest_checkpoint(run_dir: str | pathlib.Path) -> str:
+    """The path of a run's latest checkpoint.
+
+    Raises:
+        RunDirectoryError: `run_dir/checkpoints` holds no checkpoint.
+    """
+    latest = tf.train.latest_checkpoint(str(pathlib.Path(run_dir) / "checkpoints"))
+    if latest is None:
+        raise RunDirectoryError(
+            f"Run directory {str(run_dir)!r} has no checkpoint in checkpoints/. "
+            "Expected a run trained for at least one checkpoint interval"
+        )
+    return latest
+
+
 def restore_run(run_dir: str | pathlib.Path):
     """`(config, problem, model, checkpoint)` of a run, at its latest checkpoint.
 
@@ -232,17 +247,32 @@ def restore_run(run_dir: str | pathlib.Path):
         RunDirectoryError: `run_dir` has no config.json or no checkpoint.
     """
     run_dir = pathlib.Path(run_dir)
-    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    if latest is None or not (run_dir / "config.json").exists():
+    if not (run_dir / "config.json").is_file():
         raise RunDirectoryError(
-            f"No checkpoint and config in {str(run_dir)!r}. Expected a trained run directory"
+            f"Run directory {str(run_dir)!r} has no config.json. "
+            "Expected a directory written by `pg-keras train`"
         )
+    latest = latest_checkpoint(run_dir)
     config = TrainingConfig.read(run_dir / "config.json")
     problem = get_problem(config.problem, config.spec)
     model = build_model(problem, config)
     checkpoint = make_checkpoint(model)
     checkpoint.restore(latest).assert_existing_objects_matched()
     return config, problem, model, checkpoint
+
+
+def restore_network(problem: Problem, run_dir: str | pathlib.Path) -> tuple[keras.Model, str]:
+    """`problem`'s network with the weights of a run's latest checkpoint, and that
+    checkpoint's path: for figures and tables that rebuild the problem themselves, so the
+    run's optimizer state is not needed.
+
+    Raises:
+        RunDirectoryError: `run_dir/checkpoints` holds no checkpoint.
+    """
+    latest = latest_checkpoint(run_dir)
+    network = problem.build_network()
+    tf.train.Checkpoint(network=network).restore(latest).expect_partial()
+    return network, latest
 
 
 def calibration_inputs(problem: Problem, config: TrainingConfig, batches: int):

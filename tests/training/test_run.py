@@ -124,5 +124,21 @@ def test_inference_mode_evaluation_of_a_run(finished_run):
     held_out = evaluate_run(finished_run.run_dir, batches=2)
     # sin's MLP has no batch norm: inference equals training mode up to the data drawn.
     assert held_out["x_mae"] < 10 * finished_run.points[-1]["x_mae"] + 1e-3
-    with pytest.raises(RunDirectoryError, match="No checkpoint"):
+    with pytest.raises(RunDirectoryError, match="has no config.json"):
         evaluate_run(finished_run.run_dir.parent / "nothing-here")
+
+
+def test_a_runs_network_alone_restores_for_figures(finished_run, tmp_path):
+    from pg_keras.problems import get_problem
+    from pg_keras.training.run import restore_network, restore_run
+
+    network, path = restore_network(get_problem("sin"), finished_run.run_dir)
+    assert path == tf.train.latest_checkpoint(str(finished_run.run_dir / "checkpoints"))
+    trained = restore_run(finished_run.run_dir)[2].network
+    assert len(network.weights) == len(trained.weights) > 0
+    for restored, weight in zip(network.weights, trained.weights, strict=True):
+        np.testing.assert_array_equal(restored.numpy(), weight.numpy())
+    # A run directory without checkpoints names what is missing.
+    (tmp_path / "config.json").write_text((finished_run.run_dir / "config.json").read_text())
+    with pytest.raises(RunDirectoryError, match="has no checkpoint in checkpoints/"):
+        restore_network(get_problem("sin"), tmp_path)
