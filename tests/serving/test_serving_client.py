@@ -130,3 +130,47 @@ def test_query_main_writes_outputs(server, tmp_path, capsys):
     assert client_module.query_main(["foo", "--server", rest, "--input", str(named)]) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
     assert client_module.query_main(["foo", "--server", rest]) == 2
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.random.default_rng(0).standard_normal((2, 64, 64)).astype(np.float32),
+        np.array([1e-45, 3.4028235e38, -0.0, 0.1], dtype=np.float32),
+        np.array([0.1, 1 / 3, 1e300], dtype=np.float64),
+        np.arange(6, dtype=np.int64).reshape(2, 3) - 3,
+        np.array([True, False]),
+        np.array([np.nan, np.inf, -np.inf, 1.0], dtype=np.float32),
+        np.arange(4, dtype=">f4"),
+        np.ones((3, 4), np.float32)[:, ::2],
+    ],
+    ids=[
+        "float32",
+        "float32-extremes",
+        "float64",
+        "int64",
+        "bool",
+        "non-finite",
+        "big-endian",
+        "strided",
+    ],
+)
+def test_rest_request_body_reads_back_exactly(array):
+    # The server's own parser: every value must come back bit for bit in the array's dtype.
+    from serving._json_tensor import parse_document
+
+    text = client_module._predict_body("serving_default", {"y": array})
+    doc = parse_document(text)
+    assert doc["signature_name"] == "serving_default"
+    back = np.array(doc["inputs"]["y"], dtype=array.dtype.newbyteorder("="))
+    assert back.shape == array.shape
+    np.testing.assert_array_equal(
+        back.view(np.uint8), np.ascontiguousarray(array, back.dtype).view(np.uint8)
+    )
+    if not np.isfinite(array.astype(np.float64)).all():
+        assert b"NaN" in text and b"-Infinity" in text and b"null" not in text
+
+
+def test_rest_answers_with_nan_tokens_decode():
+    assert np.isnan(client_module._loads(b'{"outputs": [NaN, 1.5]}')["outputs"][0])
+    assert client_module._loads(b'{"outputs": [Infinity]}')["outputs"] == [float("inf")]
