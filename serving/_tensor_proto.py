@@ -167,8 +167,9 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
     fill = values[-1] if values.size else default
     try:
         padded = np.empty(count, dtype=values.dtype)
-    except MemoryError:
-        # A few bytes can ask for terabytes; refuse the request, not the server.
+    except (MemoryError, ValueError):
+        # A few bytes can ask for terabytes (MemoryError) or for more bytes than an address
+        # holds (numpy's ValueError); refuse the request, not the server.
         raise InvalidArgumentError(
             f"Expected a shape whose {count} values fit in memory; {values.size} values were "
             f"sent for shape {list(shape)}"
