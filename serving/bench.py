@@ -547,10 +547,8 @@ def run_benchmark(
             f.write(f'prometheus_config {{ enable: true path: "{_METRICS_PATH}" }}\n')
         # Each waiting request holds a gRPC thread (in the real server too: its default is
         # 4 per core), so with fewer threads than clients a batch could never fill.
-        threads = [
-            f"--grpc_max_threads={max(concurrency, 4 * (os.cpu_count() or 1))}",
-            *runtime_flags,
-        ]
+        grpc_threads = max(concurrency, 4 * (os.cpu_count() or 1))
+        threads = [f"--grpc_max_threads={grpc_threads}", *runtime_flags]
         plain = _ServerProcess(name, base_path, threads)
         minimal = _MinimalGrpcServer(version_dir, signature, tf_threads, session_config_file)
         floor = _MinimalGrpcServer(
@@ -559,7 +557,7 @@ def run_benchmark(
             tf_threads,
             session_config_file,
             floor=True,
-            max_threads=max(concurrency, 4 * (os.cpu_count() or 1)),
+            max_threads=grpc_threads,
         )
         batched = _ServerProcess(
             name,
