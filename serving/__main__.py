@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -49,13 +50,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     sys.stderr.flush()
 
+    drained = []
+
     def shutdown(signum: int, frame: object) -> None:
-        # Requests in progress finish (up to the REST timeout) before the process exits.
-        server.stop(grace_s=max(1.0, options.rest_api_timeout_in_ms / 1000.0))
+        # Requests in progress get --pg_drain_seconds to finish before the process exits.
+        drained.append(server.stop(grace_s=options.pg_drain_seconds))
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
     server.wait()
+    if drained and not drained[0]:
+        # A TF call cannot be stopped, and Python would wait for its thread at exit.
+        print(
+            f"Requests still running after --pg_drain_seconds={options.pg_drain_seconds}; "
+            "exiting without them",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.stdout.flush()
+        os._exit(1)
     return 0
 
 

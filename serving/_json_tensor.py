@@ -24,6 +24,7 @@ from serving._float_text import float32_json
 from serving.errors import InvalidArgumentError, UnimplementedError
 
 _MAX_DEBUG_CHARS = 256
+_MAX_RANK = 64  # numpy's limit on dimensions
 _INT_RANGES = {
     _dtypes.DT_INT32: (-(2**31), 2**31 - 1),
     _dtypes.DT_INT16: (-(2**31), 2**31 - 1),
@@ -42,7 +43,10 @@ class RequestFormat(enum.Enum):
 
 def _debug_string(value: object) -> str:
     # Error messages quote the offending value, truncated like the real server's.
-    text = json.dumps(value, separators=(",", ":"), allow_nan=True, default=str)
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=True, default=str)
+    except (RecursionError, ValueError):  # nested too deeply, or a number too long to print
+        return "<value too deep or too long to print>"
     return text[:_MAX_DEBUG_CHARS]
 
 
@@ -69,23 +73,50 @@ def _type_error(value: object, dtype: int) -> InvalidArgumentError:
     )
 
 
+class _NumberTooBigError(ValueError):
+    pass
+
+
+def _finite_float(text: str) -> float:
+    # JSON's number grammar has no infinity: `1e400` overflows a double, which the real
+    # server's parser (rapidjson) refuses; NaN/Infinity tokens are parse_constant's.
+    value = float(text)
+    if math.isinf(value):
+        raise _NumberTooBigError(
+            f"Number too big to be stored in double: {text[:_MAX_DEBUG_CHARS]}"
+        )
+    return value
+
+
 def parse_document(body: bytes) -> dict:
     """Parse a request body into its top-level JSON object (NaN/Infinity tokens allowed)."""
     if not body:
         raise InvalidArgumentError("JSON Parse error: The document is empty")
     try:
-        # orjson is strict JSON: NaN/Infinity tokens, integers beyond 64 bits and invalid
-        # UTF-8 fall through to the standard parser, whose messages the errors quote.
+        # orjson is strict JSON: NaN/Infinity tokens, integers beyond 64 bits, numbers beyond
+        # a double, nesting past 1024 and invalid UTF-8 fall through to the standard parser,
+        # whose messages the errors quote.
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
         doc = None
     try:
         if doc is None:
-            doc = json.loads(body)
+            doc = json.loads(body, parse_float=_finite_float)
     except json.JSONDecodeError as e:
         raise InvalidArgumentError(f"JSON Parse error: {e.msg} at offset: {e.pos}") from None
     except UnicodeDecodeError as e:
         raise InvalidArgumentError(f"JSON Parse error: Invalid encoding in string. {e}") from None
+    except RecursionError:
+        raise InvalidArgumentError(
+            "JSON Parse error: the document is nested too deeply (more than about 1000 levels)"
+        ) from None
+    except _NumberTooBigError as e:
+        raise InvalidArgumentError(f"JSON Parse error: {e}") from None
+    except ValueError:  # an integer past the standard parser's 4300 digits
+        raise InvalidArgumentError(
+            "JSON Parse error: Number too big to be stored in int64 or double (an integer of "
+            "more than 4300 digits)"
+        ) from None
     if not isinstance(doc, dict):
         raise InvalidArgumentError(f"JSON Value: {_debug_string(doc)} Is not object")
     return doc
@@ -151,6 +182,11 @@ def _dense_shape(value: object) -> tuple[int, ...]:
     # other list is then checked against it, which is what makes ragged input an error.
     shape = []
     while isinstance(value, list):
+        if len(shape) == _MAX_RANK:
+            raise InvalidArgumentError(
+                f"Expected a tensor of rank at most {_MAX_RANK}. Received: lists nested "
+                f"deeper than {_MAX_RANK} levels"
+            )
         shape.append(len(value))
         if not value:
             break

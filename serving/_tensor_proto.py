@@ -110,6 +110,7 @@ def to_tensor_proto(
 
 
 _MAX_ELEMENTS = 2**63 - 1
+_MAX_RANK = 64  # numpy's limit on dimensions
 
 
 def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
@@ -119,6 +120,10 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
     (so one value fills a whole tensor); an empty field means zeros.
     """
     shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
+    if len(shape) > _MAX_RANK:
+        raise InvalidArgumentError(
+            f"Expected a tensor of rank at most {_MAX_RANK}. Received: rank {len(shape)}"
+        )
     if any(size < 0 for size in shape):
         raise InvalidArgumentError(
             f"Expected a fully defined tensor shape. Received: shape={list(shape)}"
@@ -141,6 +146,12 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
     else:
         np_dtype = _dtypes.numpy_dtype(dtype)
         if proto.tensor_content:
+            if len(proto.tensor_content) % np_dtype.itemsize:
+                raise InvalidArgumentError(
+                    f"Expected tensor_content of whole {_dtypes.dtype_string(dtype)} values "
+                    f"({np_dtype.itemsize} bytes each). Received: {len(proto.tensor_content)} "
+                    "bytes"
+                )
             data = np.frombuffer(proto.tensor_content, dtype=np_dtype.newbyteorder("<"))
             if data.size != count:
                 raise InvalidArgumentError(

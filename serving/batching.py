@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
@@ -266,16 +267,20 @@ class BatchScheduler:
             for task in tasks:
                 task.error = e
         except Exception as e:  # noqa: BLE001 - every waiting request must get an answer
+            print(f"Batch failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
             for task in tasks:
-                task.error = InternalError(f"{type(e).__name__}: {e}")
+                task.error = InternalError("Internal error while running the batch")
         finally:
             for task in tasks:
                 task.done.set()
 
-    def stop(self) -> None:
-        """Run what is queued, then end the batch threads."""
+    def stop(self, timeout_s: float | None = None) -> bool:
+        """Run what is queued, then end the batch threads, waiting at most `timeout_s`
+        seconds in all (a TF call cannot be stopped). True if every thread ended."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         for thread in self._threads:
-            thread.join()
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)

@@ -53,6 +53,15 @@ class ServerOptions:
     batching_parameters_file: str = ""
     monitoring_config_file: str = ""
     enable_grpc_healthcheck_service: bool = False
+    # This server's own limits (not flags of tensorflow_model_server; named --pg_*).
+    pg_rest_max_body_bytes: int = 64 * 2**20
+    pg_rest_max_connections: int = 1024
+    pg_rest_idle_timeout_seconds: float = 30.0
+    pg_rest_write_timeout_seconds: float = 30.0
+    pg_max_queued_requests: int = 4 * (os.cpu_count() or 1)
+    pg_max_request_cost: int = 100_000
+    pg_max_input_bytes: int = 64 * 2**20
+    pg_drain_seconds: float = 20.0
 
 
 def _bool(text: str) -> bool:
@@ -114,6 +123,65 @@ def _add(
         )
     else:
         parser.add_argument(f"--{name}", type=kind, default=default, help=help)
+
+
+# This server's limits on what clients may ask of it: (name, type, help). Not flags of
+# tensorflow_model_server (which has none of these limits); the pg_ prefix keeps them apart.
+_OWN_LIMITS = (
+    (
+        "pg_rest_max_body_bytes",
+        int,
+        "Largest REST request body; a larger one is answered 413 before it is read.",
+    ),
+    (
+        "pg_rest_max_connections",
+        int,
+        "REST connections open at once; one more is answered 503 and closed.",
+    ),
+    (
+        "pg_rest_idle_timeout_seconds",
+        float,
+        "An idle keep-alive REST connection (or one that sends no complete request) is "
+        "closed after this long.",
+    ),
+    (
+        "pg_rest_write_timeout_seconds",
+        float,
+        "A REST client that does not take its answer within this long is disconnected.",
+    ),
+    (
+        "pg_max_queued_requests",
+        int,
+        "REST predict calls that may wait for one of --rest_api_num_threads; one more is "
+        "answered 503 (UNAVAILABLE).",
+    ),
+    (
+        "pg_max_request_cost",
+        int,
+        "Largest events x iterations of one call to a signature with an integer "
+        "'iterations' input (refine); a costlier call is RESOURCE_EXHAUSTED (REST 429).",
+    ),
+    (
+        "pg_max_input_bytes",
+        int,
+        "Largest total size of a request's decoded input tensors, judged from their declared "
+        "shapes before they are built; beyond it RESOURCE_EXHAUSTED (REST 429).",
+    ),
+    (
+        "pg_drain_seconds",
+        float,
+        "On SIGTERM, time for requests in flight to finish; the process exits by then even "
+        "if a TF call is still running. Keep it below Kubernetes' "
+        "terminationGracePeriodSeconds.",
+    ),
+)
+
+
+def _add_own_limits(parser: argparse.ArgumentParser, defaults: ServerOptions) -> None:
+    group = parser.add_argument_group("this server's limits (not tensorflow_model_server flags)")
+    for name, kind, text in _OWN_LIMITS:
+        default = getattr(defaults, name)
+        _add(group, name, kind, default, f"{text} Default {default}.")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -256,6 +324,7 @@ def _parser() -> argparse.ArgumentParser:
         False,
         "Serve grpc.health.v1.Health on the gRPC port.",
     )
+    _add_own_limits(parser, defaults)
     _add(parser, "version", _bool, False, "Print the version and exit.")
     _add(parser, "verbose", _bool, False, "Log every REST request (not a real server flag).")
     unsupported = parser.add_argument_group("flags of tensorflow_model_server not implemented here")
@@ -295,6 +364,9 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions | None:
             f"Expected --rest_api_port >= 0 and different from --port. "
             f"Received: --rest_api_port={args.rest_api_port}, --port={args.port}"
         )
+    for name, _, _ in _OWN_LIMITS:
+        if getattr(args, name) <= 0:
+            raise UsageError(f"Expected --{name} > 0. Received: --{name}={getattr(args, name)}")
     for name in ("rest_api_num_threads", "grpc_max_threads"):
         if getattr(args, name) < 1:
             raise UsageError(f"Expected --{name} >= 1. Received: --{name}={getattr(args, name)}")
@@ -342,4 +414,5 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions | None:
         batching_parameters_file=args.batching_parameters_file,
         monitoring_config_file=args.monitoring_config_file,
         enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
+        **{name: getattr(args, name) for name, _, _ in _OWN_LIMITS},
     )

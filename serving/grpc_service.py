@@ -11,6 +11,7 @@ enforced by gRPC.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from serving.errors import (
     ServingError,
     UnimplementedError,
 )
+from serving.limits import AdmissionGate, RequestLimits, check_cost, check_declared_inputs
 from serving.manager import ServableManager
 from serving.monitoring import Metrics
 from serving.servable import DEFAULT_SIGNATURE, Servable
@@ -43,6 +45,9 @@ from serving.servable import DEFAULT_SIGNATURE, Servable
 __all__ = ["GrpcServer", "ModelServicer", "PredictionServicer"]
 
 T = TypeVar("T")
+# gRPC threads beyond --grpc_max_threads, never taken by a Predict call for long: they answer
+# health checks, status, metadata and the refusals of Predict calls over capacity.
+_SPARE_THREADS = 2
 
 
 def _answer(
@@ -59,7 +64,9 @@ def _answer(
     except ServingError as e:
         error = e
     except Exception as e:  # noqa: BLE001 - a bad request must never take the server down
-        error = InternalError(f"{type(e).__name__}: {e}")
+        # The details are for the log; the client learns only that it was not its fault.
+        print(f"gRPC: internal error: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        error = InternalError("Internal error while answering the request")
     else:
         if metrics is not None:
             metrics.observe_request(model, api, "GRPC", "OK", time.perf_counter() - start)
@@ -86,25 +93,43 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         tensor_content_outputs: bool = False,
         check_method_name: bool = False,
         metrics: Metrics | None = None,
+        request_limits: RequestLimits | None = None,
+        gate: AdmissionGate | None = None,
     ) -> None:
         self._manager = manager
         self._tensor_content_outputs = tensor_content_outputs
         self._check_method_name = check_method_name
         self._metrics = metrics
+        self._limits = request_limits or RequestLimits()
+        self.gate = gate or AdmissionGate(2**31, "gRPC predict calls")
 
     def Predict(
         self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> predict_pb2.PredictResponse:
         return _answer(
             context,
-            lambda: self._predict(request, context.time_remaining()),
+            lambda: self._admitted_predict(request, context),
             self._metrics,
             request.model_spec.name,
             "predict",
         )
 
+    def _admitted_predict(
+        self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> predict_pb2.PredictResponse:
+        # Each admitted call holds a gRPC thread until it ends; the pool has threads beyond
+        # the gate's capacity, so refusals, health checks and status calls always find one.
+        self.gate.enter()
+        try:
+            return self._predict(request, context.time_remaining(), context.is_active)
+        finally:
+            self.gate.leave()
+
     def _predict(
-        self, request: predict_pb2.PredictRequest, timeout_s: float | None
+        self,
+        request: predict_pb2.PredictRequest,
+        timeout_s: float | None,
+        still_wanted: Callable[[], bool] | None = None,
     ) -> predict_pb2.PredictResponse:
         spec = request.model_spec
         servable = self._manager.get(spec.name, *_version_and_label(spec))
@@ -117,20 +142,29 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             or sent - set(signature.inputs)
         ):
             Servable.check_input_names(signature, request.inputs)
-        inputs = {}
         for index, alias in enumerate(sorted(request.inputs)):
-            proto = request.inputs[alias]
             expected = signature.inputs[alias].dtype
-            if proto.dtype != expected:
+            if request.inputs[alias].dtype != expected:
                 raise InvalidArgumentError(
                     f"Expects arg[{index}] to be {_dtypes.dtype_string(expected)} but "
-                    f"{_dtypes.dtype_string(proto.dtype)} is provided"
+                    f"{_dtypes.dtype_string(request.inputs[alias].dtype)} is provided"
                 )
+        # Shapes and sizes as declared, before a single tensor is built: a few bytes of
+        # TensorProto may declare gigabytes to fill.
+        shapes = {
+            alias: tuple(int(d.size) for d in proto.tensor_shape.dim)
+            for alias, proto in request.inputs.items()
+        }
+        check_declared_inputs(signature, shapes, self._limits)
+        inputs = {}
+        for alias in sorted(request.inputs):
+            proto = request.inputs[alias]
             try:
                 inputs[alias] = _tensor_proto.from_tensor_proto(proto)
             except InvalidArgumentError as e:
                 raise InvalidArgumentError(f"tensor parsing error: {alias}: {e.message}") from None
         inputs = Servable.with_defaults(signature, inputs)
+        check_cost(inputs, self._limits)
         # Inference runs on this gRPC thread. The client's deadline needs no watch here:
         # gRPC itself answers DEADLINE_EXCEEDED when it passes and drops the late response,
         # and a TF2 function cannot be stopped, so moving it to another thread (as this
@@ -142,6 +176,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             inputs,
             output_filter=list(request.output_filter),
             check_method_name=self._check_method_name,
+            still_wanted=still_wanted,
         )
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
@@ -232,11 +267,16 @@ class GrpcServer:
         check_method_name: bool = False,
         metrics: Metrics | None = None,
         health: grpc.GenericRpcHandler | None = None,
+        request_limits: RequestLimits | None = None,
     ) -> None:
         if max_threads < 1:
             raise ValueError(f"Expected `max_threads` >= 1. Received: max_threads={max_threads}")
+        # Predict calls may hold `max_threads` threads; the spare ones answer everything else.
+        self.gate = AdmissionGate(max_threads, "gRPC predict calls")
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="serving-grpc"),
+            futures.ThreadPoolExecutor(
+                max_workers=max_threads + _SPARE_THREADS, thread_name_prefix="serving-grpc"
+            ),
             # The real server lifts gRPC's 4 MiB default: tensors are routinely larger.
             options=[
                 ("grpc.max_receive_message_length", -1),
@@ -244,7 +284,14 @@ class GrpcServer:
             ],
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(manager, tensor_content_outputs, check_method_name, metrics),
+            PredictionServicer(
+                manager,
+                tensor_content_outputs,
+                check_method_name,
+                metrics,
+                request_limits,
+                self.gate,
+            ),
             self._server,
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(

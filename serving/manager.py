@@ -15,6 +15,7 @@ is only freed ("unloaded") once they have finished.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import threading
 import time
@@ -77,6 +78,15 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _without_paths(message: str, model: model_server_config_pb2.ModelConfig) -> str:
+    """`message` for clients: the model's base path, which says where the server's files
+    are, becomes a placeholder; the log keeps the full text."""
+    for path in sorted({model.base_path.rstrip("/"), os.path.realpath(model.base_path)}):
+        if len(path) > 1:
+            message = message.replace(path, f"<base path of {model.name}>")
+    return message
+
+
 class ServableManager:
     """Loads the versions a ModelServerConfig asks for and resolves requests to them.
 
@@ -109,6 +119,7 @@ class ServableManager:
         self._reconcile_lock = threading.Lock()  # one reconcile at a time
         self._models: dict[str, _ModelSnapshot] = {}
         self._failures: dict[tuple[str, int], _Failure] = {}
+        self._names: tuple[object, frozenset[str]] | None = None
 
     # ---- changing the state --------------------------------------------------------------
 
@@ -138,6 +149,15 @@ class ServableManager:
 
     def config(self) -> model_server_config_pb2.ModelServerConfig:
         return self._config
+
+    def configured_names(self) -> frozenset[str]:
+        """The names the current config lists (cached per config: metrics ask per request)."""
+        config = self._config
+        cached = self._names
+        if cached is None or cached[0] is not config:
+            cached = (config, frozenset(m.name for m in config.model_config_list.config))
+            self._names = cached
+        return cached[1]
 
     def _publish(self, name: str, snapshot: _ModelSnapshot | None) -> None:
         with self._lock:
@@ -194,7 +214,8 @@ class ServableManager:
             except ServingError:
                 raise
             except Exception as e:  # noqa: BLE001 - any load failure becomes a status
-                raise InternalError(f"{type(e).__name__}: {e}") from e
+                _log(f"Loading version {version} of model {name}: {type(e).__name__}: {e}")
+                raise InternalError("Internal error while loading (see the server log)") from e
         except ServingError as e:
             failure = self._failures.get((name, version))
             attempts = failure.attempts + 1 if failure and failure.path == path else 1
@@ -208,7 +229,20 @@ class ServableManager:
     def _reconcile_model(self, model: model_server_config_pb2.ModelConfig, strict: bool) -> None:
         name = model.name
         old = self._models.get(name, _EMPTY)
-        available = model_config.list_versions(model.base_path)
+        try:
+            available = model_config.read_versions(model.base_path)
+        except OSError as e:
+            # A listing that failed says nothing about the versions: keep serving what is
+            # loaded and look again at the next poll (TF Serving's file-system source
+            # likewise refuses to unload on a failed listing).
+            _log(
+                f"Cannot list the base path of servable {name} ({model.base_path}): "
+                f"{e.strerror or e}; keeping its {len(old.servables)} loaded version(s), "
+                "retrying at the next poll"
+            )
+            if name not in self._models:
+                self._publish(name, _EMPTY)
+            return
         wanted = model_config.select_versions(model.model_version_policy, available)
         if not wanted and not old.servables:
             _log(f"No versions of servable {name} found under base path {model.base_path}")
@@ -230,7 +264,9 @@ class ServableManager:
                     f"{available[version]}: {e.message}"
                 )
                 _log(message)
-                states[version] = VersionState(version, "END", e.code, e.message)
+                states[version] = VersionState(
+                    version, "END", e.code, _without_paths(e.message, model)
+                )
                 error = error or ServingError(message, code=e.code)
                 continue
             servables = {**servables, version: servable}

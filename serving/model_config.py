@@ -16,6 +16,7 @@ from serving._config_protos import read_text_proto
 
 __all__ = [
     "list_versions",
+    "read_versions",
     "read_model_server_config",
     "select_versions",
     "single_model_config",
@@ -69,16 +70,26 @@ def validate_model_server_config(config: model_server_config_pb2.ModelServerConf
 
 
 def list_versions(base_path: str) -> dict[int, str]:
-    """Version number -> directory, for each child of `base_path` named by an int64."""
+    """`read_versions`, or {} where the base path cannot be listed (for a look, not a poll)."""
     try:
-        names = os.listdir(base_path)
+        return read_versions(base_path)
     except OSError:
         return {}
+
+
+def read_versions(base_path: str) -> dict[int, str]:
+    """Version number -> directory, for each child of `base_path` named by an int64.
+
+    Raises OSError when the base path cannot be listed (missing, unreadable, out of file
+    descriptors): that says nothing about which versions exist, so a poll must not take it
+    for "no versions", as TF Serving's file-system source does not.
+    """
     versions = {}
-    for name in names:
-        path = os.path.join(base_path, name)
-        if name.isdigit() and int(name) <= _INT64_MAX and os.path.isdir(path):
-            versions[int(name)] = path
+    with os.scandir(base_path) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.isdigit() and int(name) <= _INT64_MAX and entry.is_dir():
+                versions[int(name)] = os.path.join(base_path, name)
     return versions
 
 

@@ -7,13 +7,15 @@ Latencies are in microseconds, as the real server's.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from serving._config_protos import MonitoringConfig, read_text_proto
 from serving.manager import LoadEvent
 
-__all__ = ["DEFAULT_PROMETHEUS_PATH", "Metrics", "read_monitoring_config"]
+__all__ = ["DEFAULT_PROMETHEUS_PATH", "OTHER_MODELS", "Metrics", "read_monitoring_config"]
 
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 # The real server's request_latency buckets: 10 us growing by 1.8x, 33 of them.
@@ -30,10 +32,20 @@ def read_monitoring_config(path: str) -> MonitoringConfig:
     return config
 
 
-class Metrics:
-    """The server's metrics in a registry of its own (several servers may share a process)."""
+#: The `model_name` of requests for models the config does not list: names come from clients,
+#: and every distinct label value is a series kept for the life of the process.
+OTHER_MODELS = "__unconfigured__"
 
-    def __init__(self) -> None:
+
+class Metrics:
+    """The server's metrics in a registry of its own (several servers may share a process).
+
+    `configured()` gives the model names that may be labels; requests naming any other model
+    are counted under `OTHER_MODELS`.
+    """
+
+    def __init__(self, configured: Callable[[], Collection[str]] | None = None) -> None:
+        self._configured = configured
         self.registry = CollectorRegistry()
         labels = ["model_name", "API", "entrypoint", "status"]
         self.request_count = Counter(
@@ -79,6 +91,8 @@ class Metrics:
     def observe_request(
         self, model: str, api: str, entrypoint: str, status: str, seconds: float
     ) -> None:
+        if self._configured is not None and model not in self._configured():
+            model = OTHER_MODELS
         labels = (model, api, entrypoint, status)
         self.request_count.labels(*labels).inc()
         self.request_latency.labels(*labels).observe(seconds * 1e6)

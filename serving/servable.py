@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SIGNATURE", "PREDICT_METHOD_NAMES", "Servable"]
 
 DEFAULT_SIGNATURE = "serving_default"
+_GONE = "The client went away or its deadline passed before the model ran"
 PREDICT_METHOD_NAMES = (
     "tensorflow/serving/predict",
     "tensorflow/serving/classify",
@@ -80,10 +82,12 @@ def error_from_tensorflow(error: Exception) -> ServingError:
             else "UNKNOWN"
         )
         return error_from_code(code, error.message)
+    # What else comes up is Python's text, for the log and not for clients.
+    print(f"Model call failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
     if isinstance(error, TypeError | ValueError):
         # Raised when binding arguments to the function: incompatible shape or dtype.
-        return InvalidArgumentError(str(error))
-    return InternalError(f"{type(error).__name__}: {error}")
+        return InvalidArgumentError("The inputs do not fit the signature's function")
+    return InternalError("Internal error while running the model")
 
 
 class Servable:
@@ -137,11 +141,15 @@ class Servable:
         inputs: Mapping[str, np.ndarray],
         output_filter: Sequence[str] = (),
         check_method_name: bool = False,
+        still_wanted: Callable[[], bool] | None = None,
     ) -> dict[str, np.ndarray]:
         """Run a signature on named arrays and return its named outputs as numpy arrays.
 
         `inputs` must match the signature's input aliases; arrays are converted to each
         input's dtype only where that loses nothing (callers check dtypes first).
+        `still_wanted()` is asked once the call may start (it may have waited for an
+        inference slot): False means the client has gone, and the call ends CANCELLED
+        without running, since a TF call once started cannot be stopped.
         """
         key = signature_name or DEFAULT_SIGNATURE
         signature = self.signature_def(key)
@@ -166,6 +174,8 @@ class Servable:
                 tensors[alias] = tf.constant(array, dtype=tf_dtype)
             try:
                 with self.inference_slots or contextlib.nullcontext():
+                    if still_wanted is not None and not still_wanted():
+                        raise ServingError(_GONE, code="CANCELLED")
                     results = function(**tensors)
                     return {alias: results[alias].numpy() for alias in outputs}
             except Exception as e:  # noqa: BLE001 - every failure must become a status
@@ -173,6 +183,8 @@ class Servable:
 
         if self.batch_scheduler is None:
             return invoke(inputs)
+        if still_wanted is not None and not still_wanted():
+            raise ServingError(_GONE, code="CANCELLED")
         return self.batch_scheduler.run(self.name, (id(self), key, tuple(outputs)), invoke, inputs)
 
     @staticmethod

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
+import time
 
 from serving import _json_tensor, model_config, tf_runtime
 from serving.batching import BatchScheduler, read_batching_parameters
@@ -12,9 +14,10 @@ from serving.errors import ServingError
 from serving.flags import ServerOptions
 from serving.grpc_service import GrpcServer
 from serving.health import health_handler
+from serving.limits import RequestLimits
 from serving.manager import ServableManager
 from serving.monitoring import DEFAULT_PROMETHEUS_PATH, Metrics, read_monitoring_config
-from serving.rest import RestServer
+from serving.rest import RestLimits, RestServer
 from serving.servable import Servable
 from serving.warmup import warm_up
 
@@ -52,7 +55,7 @@ class ModelServer:
         if options.monitoring_config_file:
             monitoring = read_monitoring_config(options.monitoring_config_file)
             if monitoring.prometheus_config.enable:
-                self.metrics = Metrics()
+                self.metrics = Metrics(configured=lambda: self.manager.configured_names())
                 self._prometheus_path = monitoring.prometheus_config.path or DEFAULT_PROMETHEUS_PATH
         self.batch_scheduler: BatchScheduler | None = None
         self._batching_options = (
@@ -76,6 +79,10 @@ class ModelServer:
             on_event=self.metrics.observe_load_event if self.metrics is not None else None,
             max_num_load_retries=options.max_num_load_retries,
             load_retry_interval_s=options.load_retry_interval_micros / 1e6,
+        )
+        self.request_limits = RequestLimits(
+            max_request_cost=options.pg_max_request_cost,
+            max_input_bytes=options.pg_max_input_bytes,
         )
         self._grpc: GrpcServer | None = None
         self._rest: RestServer | None = None
@@ -137,11 +144,11 @@ class ModelServer:
         self.manager.load()
         check = self.options.enable_signature_method_name_check
         health = (
-            health_handler(lambda: not self._draining.is_set())
+            health_handler(self._serving_status)
             if self.options.enable_grpc_healthcheck_service
             else None
         )
-        routes = {"/ready": self._readiness}
+        routes = {"/ready": self._readiness, "/ready/": self._model_readiness}
         if self.metrics is not None:
             routes[self._prometheus_path] = self._prometheus
         self._grpc = GrpcServer(
@@ -153,8 +160,9 @@ class ModelServer:
             check_method_name=check,
             metrics=self.metrics,
             health=health,
+            request_limits=self.request_limits,
         )
-        if self.options.rest_api_port:
+        if options.rest_api_port:
             self._rest = RestServer(
                 self.manager,
                 host=self.options.bind_address,
@@ -166,6 +174,14 @@ class ModelServer:
                 verbose=self.options.verbose,
                 metrics=self.metrics,
                 routes=routes,
+                limits=RestLimits(
+                    max_body_bytes=options.pg_rest_max_body_bytes,
+                    max_connections=options.pg_rest_max_connections,
+                    idle_timeout_s=options.pg_rest_idle_timeout_seconds,
+                    write_timeout_s=options.pg_rest_write_timeout_seconds,
+                    max_queued_requests=options.pg_max_queued_requests,
+                ),
+                request_limits=self.request_limits,
             )
         self._grpc.start()
         if self._rest is not None:
@@ -185,37 +201,81 @@ class ModelServer:
             raise RuntimeError("Expected start() before reading rest_port. Received: not started")
         return self._rest.port if self._rest is not None else None
 
-    def _readiness(self) -> tuple[int, bytes, str]:
-        """GET /ready: 200 once every configured model has a loaded, warmed-up version and
-        the server is not draining; 503 naming what is missing otherwise."""
+    def _not_ready_reason(self) -> str:
+        """Why the server cannot take a predict call now ("" when it can)."""
         if self._draining.is_set():
-            return 503, _json_tensor.error_document("Server is shutting down"), _JSON
-        names = [m.name for m in self.manager.config().model_config_list.config]
-        waiting = [name for name in names if not self.manager.is_ready(name)]
-        if waiting:
-            message = f"Models not ready: {', '.join(waiting)}"
-            return 503, _json_tensor.error_document(message), _JSON
-        return 200, b'{"ready": true}', _JSON
+            return "Server is shutting down"
+        names = self.manager.configured_names()
+        if not names:
+            return "No model is configured"
+        if not any(self.manager.is_ready(name) for name in names):
+            return f"No configured model has a loaded version: {', '.join(sorted(names))}"
+        if self._rest is not None and self._rest.gate.full:
+            return "REST predict calls are at capacity (--pg_max_queued_requests)"
+        if self._grpc is not None and self._grpc.gate.full:
+            return "gRPC predict calls are at capacity (--grpc_max_threads)"
+        return ""
 
-    def _prometheus(self) -> tuple[int, bytes, str]:
+    def _readiness(self, _: str = "") -> tuple[int, bytes, str]:
+        """GET /ready (Kubernetes readiness): 200 while the server takes predict calls for
+        at least one configured model, naming any that cannot serve yet; 503 saying why not
+        (draining, no model with a version, every predict slot and queue place taken)."""
+        reason = self._not_ready_reason()
+        if reason:
+            return 503, _json_tensor.error_document(reason), _JSON
+        names = self.manager.configured_names()
+        waiting = sorted(name for name in names if not self.manager.is_ready(name))
+        body = {"ready": True, "models_not_ready": waiting}
+        return 200, json.dumps(body).encode("utf-8"), _JSON
+
+    def _model_readiness(self, name: str) -> tuple[int, bytes, str]:
+        """GET /ready/NAME: as /ready, for one model: 404 if the config does not list it,
+        503 while it has no loaded, warmed-up version."""
+        if name not in self.manager.configured_names():
+            return 404, _json_tensor.error_document(f"Model not configured: {name}"), _JSON
+        reason = self._not_ready_reason()
+        if not reason and not self.manager.is_ready(name):
+            reason = f"Model {name} has no loaded version yet"
+        if reason:
+            return 503, _json_tensor.error_document(reason), _JSON
+        return 200, json.dumps({"ready": True, "model": name}).encode("utf-8"), _JSON
+
+    def _serving_status(self, service: str) -> bool:
+        """gRPC health: the prediction service (and "") serve while a configured model has a
+        version and the server is not draining; ModelService while the process is not."""
+        if service == "tensorflow.serving.ModelService":
+            return not self._draining.is_set()
+        names = self.manager.configured_names()
+        ready = any(self.manager.is_ready(name) for name in names)
+        return ready and not self._draining.is_set()
+
+    def _prometheus(self, _: str = "") -> tuple[int, bytes, str]:
         assert self.metrics is not None
         body, content_type = self.metrics.exposition()
         return 200, body, content_type
 
-    def stop(self, grace_s: float = 1.0) -> None:
-        """Drain: readiness and health turn unready, new connections are refused, requests in
-        progress get `grace_s` seconds to finish; then everything stops."""
+    def stop(self, grace_s: float = 1.0) -> bool:
+        """Drain: readiness and health turn unready, new connections are refused, idle REST
+        connections close at once, requests in progress get `grace_s` seconds to finish;
+        then everything stops. Returns within about `grace_s` even if a TF call does not;
+        True if nothing was left running (the caller then exits cleanly; otherwise it must
+        leave with `os._exit`, since a thread inside TF cannot be stopped)."""
+        deadline = time.monotonic() + grace_s
         self._draining.set()
         grpc_done = self._grpc.stop(grace=grace_s) if self._grpc is not None else None
+        drained = True
         if self._rest is not None:
-            self._rest.stop(grace_s)
+            drained = self._rest.stop(grace_s)
         if grpc_done is not None:
-            grpc_done.wait()
+            drained = grpc_done.wait(max(0.0, deadline - time.monotonic())) and drained
+            drained = drained and self._grpc is not None and self._grpc.gate.inside == 0
         self._stopped.set()
-        for thread in self._pollers:
-            thread.join()
+        for thread in self._pollers:  # a poll may be loading a model: not waited for long
+            thread.join(max(0.0, deadline - time.monotonic()))
         if self.batch_scheduler is not None:
-            self.batch_scheduler.stop()
+            left = max(0.0, deadline - time.monotonic())
+            drained = self.batch_scheduler.stop(left) and drained
+        return drained
 
     def wait(self) -> None:
         """Block until `stop()` is called (from another thread or a signal handler)."""

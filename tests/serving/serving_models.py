@@ -19,6 +19,11 @@ KERAS_KERNEL = np.array([[1.0, -1.0], [0.5, 2.0], [-2.0, 0.25]], dtype=np.float3
 KERAS_BIAS = np.array([0.5, -0.5], dtype=np.float32)
 
 
+# A request whose shape the signature does not take: the real server's TF error, then ours
+# (which checks shapes before running anything).
+SHAPE_ERRORS = ("Matrix size-incompatible", "Expected input features of shape [-1,3]")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

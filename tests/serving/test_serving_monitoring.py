@@ -145,7 +145,9 @@ def test_grpc_health_check(monitored):
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_readiness_is_503_until_a_new_model_is_loaded(monitored, model_root):
+def test_readiness_is_per_model_and_a_model_without_version_holds_up_only_itself(
+    monitored, model_root
+):
     server, folder = monitored
     url = f"http://127.0.0.1:{server.rest_port}/ready"
     assert get(url)[0] == 200
@@ -160,10 +162,18 @@ def test_readiness_is_503_until_a_new_model_is_loaded(monitored, model_root):
         request.config.CopyFrom(config)
         stub.HandleReloadConfigRequest(request, timeout=120)
         status, body, _ = get(url)
-        assert status == 503 and json.loads(body) == {"error": "Models not ready: multi"}
+        # keras_model still serves, so the server is ready; it names the model that is not.
+        assert status == 200
+        assert json.loads(body) == {"ready": True, "models_not_ready": ["multi"]}
+        status, body, _ = get(f"{url}/multi")
+        assert status == 503
+        assert json.loads(body) == {"error": "Model multi has no loaded version yet"}
+        assert get(f"{url}/keras_model")[0] == 200
+        assert get(f"{url}/nope")[0] == 404
         shutil.copytree(f"{model_root}/multi/1", empty / "1")
         server.manager.poll()
-        assert get(url)[0] == 200
+        assert get(f"{url}/multi")[0] == 200
+        assert json.loads(get(url)[1]) == {"ready": True, "models_not_ready": []}
         # Back to the original list, so the other tests see one model.
         config.model_config_list.config.pop()
         request.config.CopyFrom(config)
