@@ -339,7 +339,8 @@ class _Connection(web_protocol.RequestHandler):
             _log(f"REST: {type(exc).__name__ if exc else 'error'} {exc or message}")
             text = "Internal error while answering the request"
         else:
-            text = f"Bad HTTP request: {message or status}"
+            # The parser's message, without the echo of the offending line under it.
+            text = f"Bad HTTP request: {str(message or status).splitlines()[0].rstrip(':')}"
         response = web.Response(
             status=status,
             body=_json_tensor.error_document(text),

@@ -90,3 +90,44 @@ def export_models(root: str) -> None:
     os.makedirs(os.path.join(root, "keras_model", "tmp_export"))
     with open(os.path.join(root, "keras_model", "README"), "w") as f:
         f.write("not a version\n")
+
+
+class _Abuse(tf.Module):
+    """A model for the abuse tests: a cheap signature, one whose work grows with an
+    `iterations` input (as `refine` does) and one whose answer is much larger than its
+    request."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+    def predict(self, x):
+        return {"y": x * 2.0}
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, 3], tf.float32, name="x"),
+            tf.TensorSpec([None], tf.int32, name="iterations"),
+        ]
+    )
+    def refine(self, x, iterations):
+        step = tf.eye(64) * 0.5 + 0.5 / 64.0
+
+        def body(i, acc):
+            return i + 1, tf.linalg.matmul(acc, step)
+
+        _, acc = tf.while_loop(
+            lambda i, _: i < tf.reduce_max(iterations), body, (tf.constant(0), tf.eye(64))
+        )
+        return {"y": x + 0.0 * tf.reduce_sum(acc)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+    def wide(self, x):
+        # 3 floats in, 600000 out per row: a few MB of JSON for a request of a few bytes.
+        return {"y": tf.tile(x, [1, WIDE_REPEATS])}
+
+
+WIDE_REPEATS = 200_000
+
+
+def export_abuse_model(path: str) -> None:
+    module = _Abuse()
+    signatures = {"serving_default": module.predict, "refine": module.refine, "wide": module.wide}
+    tf.saved_model.save(module, path, signatures=signatures)
