@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument(
         "--baseline",
-        help="a per-event solver (see `solve`), e.g. lbfgsb: its error as reference lines",
+        help="a per-event solver (see `solve`), e.g. scipy-lbfgsb: its error as reference lines",
     )
     compare.add_argument(
         "--baseline-events", type=_positive_int, default=1000, help="events the baseline solves"
@@ -431,7 +431,7 @@ def _print_baseline(section: dict) -> None:
 def _load_events(path: str) -> dict:
     import numpy as np
 
-    from pg_keras.problems.base import X_TARGET, Y_TARGET
+    from pg_keras.batch import X_TARGET, Y_TARGET
 
     try:
         data = np.load(path, allow_pickle=False)
@@ -456,14 +456,10 @@ def _solve(args) -> int:
     import json
 
     from pg_keras.problems import get_problem
-    from pg_keras.solving import solve, solve_fresh
+    from pg_keras.solving import find_solver, solve, solve_fresh
 
     problem = get_problem(args.problem, dict(args.spec))
-    if args.solver not in problem.solvers():
-        raise UsageError(
-            f"pg-keras solve: unknown solver {args.solver!r} for problem {args.problem!r}; "
-            f"expected one of: {', '.join(sorted(problem.solvers()))}"
-        )
+    find_solver(problem, args.solver)  # fails now, naming the solvers there are
     if args.input:
         batch = _load_events(args.input)
         result = solve(problem, args.solver, batch, args.iterations)

@@ -145,6 +145,35 @@ def physical_gradient(
     return simulate_with_rule
 
 
+def rule_update(
+    rule: GradientRule,
+    simulate: Simulator,
+    y_target: tf.Tensor,
+    extras: Mapping[str, tf.Tensor] | None = None,
+) -> Callable[[tf.Tensor], tf.Tensor]:
+    """`x -> x − Δx`, one update of `rule` aimed at `y_target`, for iterating a rule alone.
+
+    The rule sees the backward context of a sum-reduced `½‖y − y*‖²`, for which
+    `y_target` is exactly `y*`; for an inverse-physics rule without clipping the update
+    is `x ← P⁻¹(y* | x)`.
+    """
+
+    def update(x: tf.Tensor) -> tf.Tensor:
+        y, residuals = physics_forward(x, simulate, rule, extras)
+        context = BackwardContext(
+            x=x,
+            y=y,
+            y_target=y_target,
+            scaled_dy=y - y_target,
+            simulate=simulate,
+            extras=residuals.extras,
+            vjp=residuals.vjp,
+        )
+        return x - tf.cast(rule.delta_x(context), x.dtype)
+
+    return update
+
+
 def proxy_loss(x: tf.Tensor, x_tilde: tf.Tensor, reduction: str = "mean") -> tf.Tensor:
     """The paper's Eq. 5 in code: `½‖x − stop_gradient(x̃)‖²`, reduced over the batch.
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 import keras
 import tensorflow as tf
 
+from pg_keras.batch import cast_context
 from pg_keras.physical_gradient import check_reduction, physical_gradient
 from pg_keras.rules.base import GradientRule
 
@@ -43,10 +44,7 @@ class PhysicsLayer(keras.layers.Layer):
         self.physics_dtype = tf.as_dtype(physics_dtype)
 
     def call(self, x, extras=None):
-        extras = {
-            k: tf.cast(v, self.physics_dtype) if v.dtype.is_floating else v
-            for k, v in (extras or {}).items()
-        }
+        extras = cast_context(extras or {}, self.physics_dtype)
         x = tf.cast(x, self.physics_dtype)
         forward = physical_gradient(
             lambda z: self.simulate(z, extras), self.rule, self.reduction, extras

@@ -9,7 +9,7 @@ Writes, for problem P:
 * `P_examples.png`: example grid like Fig. 4a / 5a — per row one fresh event:
   y*, then the prediction x of every trained scheme (its checkpoint in
   LOGDIR/<scheme>/seed0), then x*, all sources on one colour scale per row;
-* with `--solvers gd,lbfgs,inverse-physics`: `P_solvers.png`, the mean
+* with `--solvers gd,scipy-lbfgsb,inverse-physics`: `P_solvers.png`, the mean
   ‖x − x*‖₁ per solver iteration on `--events` fresh events (Fig. 5b), and
   `P_solvers.json`, the curves.
 """

@@ -22,8 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from pg_keras.batch import X_TARGET  # noqa: E402
 from pg_keras.problems import get_problem  # noqa: E402
-from pg_keras.problems.base import X_TARGET  # noqa: E402
 from pg_keras.training.run import restore_network  # noqa: E402
 
 ROWS = (("GT", None), ("Adam + PG", "inverse-physics"), ("Adam", "adjoint"))
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     velocities = {"GT": batch[X_TARGET]}
     for label, scheme in ROWS[1:]:
         network, _ = restore_network(problem, args.compare / scheme / "seed0")
-        velocities[label] = network(problem.network_input(batch), training=False)
+        velocities[label] = problem.predict_x(network, batch)
     steps = problem.spec.steps
     frames = list(range(0, steps + 1, max(1, steps // 4)))
     fig, axes = plt.subplots(

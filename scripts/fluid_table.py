@@ -30,9 +30,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from pg_keras.batch import X_TARGET, Y_TARGET
 from pg_keras.physics import fluid as physics
 from pg_keras.problems import get_problem
-from pg_keras.problems.base import X_TARGET, Y_TARGET
 from pg_keras.solving import solve
 from pg_keras.training.run import restore_network
 
@@ -146,12 +146,11 @@ def main(argv=None) -> int:
     network, checkpoint = restore_network(problem, args.network)
     batch = problem.generate(args.events, tf.constant([args.seed, -1], tf.int64))
 
-    inputs = problem.network_input(batch)
-    infer = tf.function(lambda z: network(z, training=args.batch_statistics))
-    x = infer(inputs)
+    infer = tf.function(lambda b: problem.predict_x(network, b, training=args.batch_statistics))
+    x = infer(batch)
     network_error = problem.x_error(x, batch).numpy()
     level = float(network_error.mean())
-    seconds = median_seconds(lambda: infer(inputs).numpy(), 10)
+    seconds = median_seconds(lambda: infer(batch).numpy(), 10)
 
     table = {
         "network_checkpoint": checkpoint,

@@ -54,7 +54,7 @@ def main(argv=None) -> int:
         print(f"wavepacket_figures: {error}", file=sys.stderr)
         return 2
     batch = pick_events(problem, args.events, args.seed)
-    bfgs = solve(problem, "lbfgsb", batch, iterations=1000).x
+    bfgs = solve(problem, "scipy-lbfgsb", batch, iterations=1000).x
     net = problem.infer(network, batch["y_target"].numpy()).numpy()
     truth = batch["x_target"].numpy()
     xi = np.arange(problem.spec.samples)

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from pg_keras.problems import get_problem
 from scripts import fluid_figures, fluid_table
-from tests.problems.test_fluid_problem import TINY
+from tests.problems.test_fluid_problem import TINY, without_xla  # noqa: F401
 
 
 @pytest.mark.slow

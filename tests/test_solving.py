@@ -23,7 +23,7 @@ def _batch(problem, x):
     return {"y_target": problem.simulate(x, {}), "x_target": x}
 
 
-@pytest.mark.parametrize("solver", ["lbfgsb", "levenberg-marquardt", "lbfgs"])
+@pytest.mark.parametrize("solver", ["scipy-lbfgsb", "levenberg-marquardt", "tfp-lbfgs"])
 def test_solvers_recover_noise_free_packets_near_the_initial_guess(quiet_problem, solver):
     batch = _batch(quiet_problem, [[127.0, 3.0], [129.5, 1.5]])
     result = solve(quiet_problem, solver, batch, iterations=200)
@@ -34,7 +34,7 @@ def test_solvers_recover_noise_free_packets_near_the_initial_guess(quiet_problem
 
 def test_lbfgsb_curve_starts_at_the_initial_error_and_ends_at_the_final(quiet_problem):
     batch = _batch(quiet_problem, [[126.0, 3.0], [40.0, 2.0]])
-    result = solve(quiet_problem, "lbfgsb", batch, iterations=100)
+    result = solve(quiet_problem, "scipy-lbfgsb", batch, iterations=100)
     np.testing.assert_allclose(result.curve[0], result.initial_x_error)
     np.testing.assert_allclose(result.curve[-1], result.x_error)
     report = result.report()
@@ -72,7 +72,7 @@ def test_solve_rejects_bad_events_before_solving(quiet_problem):
     y = batch["y_target"].numpy()
     y[1, 5] = np.inf
     with pytest.raises(ValueError, match="Event 1 holds 1 NaN or infinite samples of 256"):
-        solve(quiet_problem, "lbfgsb", {"y_target": y})
+        solve(quiet_problem, "scipy-lbfgsb", {"y_target": y})
     with pytest.raises(ValueError, match="Unknown solver 'magic'.*Expected one of: gauss-newton"):
         solve(quiet_problem, "magic", batch)
 
@@ -86,7 +86,15 @@ def run(capsys, *argv):
 def test_solve_cli_writes_per_event_report(capsys, tmp_path):
     path = tmp_path / "solve.json"
     code, out, _ = run(
-        capsys, "solve", "wavepacket", "--solver", "lbfgsb", "--events", "3", "--report", str(path)
+        capsys,
+        "solve",
+        "wavepacket",
+        "--solver",
+        "scipy-lbfgsb",
+        "--events",
+        "3",
+        "--report",
+        str(path),
     )
     assert code == 0, out
     report = json.loads(path.read_text())
@@ -101,7 +109,13 @@ def test_solve_cli_names_the_bad_event_in_an_input_file(capsys, tmp_path):
     events[2, 0] = np.nan
     np.save(tmp_path / "bad.npy", events)
     code, _, err = run(
-        capsys, "solve", "wavepacket", "--solver", "lbfgsb", "--input", str(tmp_path / "bad.npy")
+        capsys,
+        "solve",
+        "wavepacket",
+        "--solver",
+        "scipy-lbfgsb",
+        "--input",
+        str(tmp_path / "bad.npy"),
     )
     assert code == 2 and "Event 2 holds 1 NaN" in err and len(err.strip().splitlines()) == 1
     np.save(tmp_path / "short.npy", np.zeros((2, 100)))
@@ -110,7 +124,22 @@ def test_solve_cli_names_the_bad_event_in_an_input_file(capsys, tmp_path):
     )
     assert code == 2 and "Event 0 has shape (100,); expected (256,)" in err
     code, _, err = run(capsys, "solve", "wavepacket", "--solver", "magic", "--events", "1")
-    assert code == 2 and "unknown solver 'magic'" in err
+    assert code == 2 and "Unknown solver 'magic'" in err
+
+
+@pytest.mark.parametrize(
+    ("problem", "old", "new"),
+    [
+        ("heat", "lbfgs", "'scipy-lbfgsb'"),
+        ("wavepacket", "lbfgs", "'tfp-lbfgs'"),
+        ("wavepacket", "lbfgsb", "'scipy-lbfgsb'"),
+    ],
+)
+def test_the_old_lbfgs_solver_names_say_what_they_became(capsys, problem, old, new):
+    # `lbfgs` was SciPy's L-BFGS-B for heat and TFP's L-BFGS elsewhere: no silent guess.
+    code, _, err = run(capsys, "solve", problem, "--solver", old, "--events", "1")
+    assert code == 2 and f"Solver {old!r} was renamed" in err and new in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_compare_with_baseline_reports_crossings_and_extra_metrics(capsys, tmp_path):
@@ -128,7 +157,7 @@ def test_compare_with_baseline_reports_crossings_and_extra_metrics(capsys, tmp_p
         "--batch",
         "8",
         "--baseline",
-        "lbfgsb",
+        "scipy-lbfgsb",
         "--baseline-events",
         "3",
         "--logdir",
@@ -146,7 +175,7 @@ def test_compare_with_baseline_reports_crossings_and_extra_metrics(capsys, tmp_p
     assert set(report["results"]["adjoint"]["final"]) == {"y_loss", "x_mae"}
     assert report["baseline"]["summary"]["events"] == 3
     assert set(report["baseline"]["crossing_step"]["adjoint"]) == {"x_mae", "xi0_mae", "amp_mae"}
-    assert plot.read_bytes()[:4] == b"\x89PNG" and "Baseline lbfgsb" in out
+    assert plot.read_bytes()[:4] == b"\x89PNG" and "Baseline scipy-lbfgsb" in out
     # Fig. 1 from the trained adjoint network of this comparison.
     figure = tmp_path / "fig1.png"
     logdir = str(tmp_path / "logs")

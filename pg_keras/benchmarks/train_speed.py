@@ -31,10 +31,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pg_keras.batch import physics_inputs
 from pg_keras.config import TrainingConfig
 from pg_keras.physical_gradient import backward_context, physics_forward
-from pg_keras.problems import get_problem
-from pg_keras.problems.base import Y_TARGET, Problem
+from pg_keras.problems import Problem, get_problem
 from pg_keras.rules import Supervised
 from pg_keras.training.run import build_model, data_generation_times_ms, make_dataset, resolve
 
@@ -166,9 +166,8 @@ class _RuleBench:
         network_times = _time_ms(lambda i: network_pass(inputs)[0], steps)
 
         dtype = problem.physics_dtype
-        x = tf.cast(problem.postprocess(network(inputs), self.batches[0]), dtype)
-        extras = {k: tf.cast(v, dtype) for k, v in problem.extras(self.batches[0]).items()}
-        y_target = tf.cast(self.batches[0][Y_TARGET], dtype)
+        x = tf.cast(problem.predict_x(network, self.batches[0]), dtype)
+        y_target, extras = physics_inputs(self.batches[0], dtype)
         simulate = tf.function(lambda z: problem.simulate(z, extras))
         simulate(x)
         physics_times = _time_ms(lambda i: simulate(x), steps)

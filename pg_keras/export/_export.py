@@ -24,15 +24,12 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from pg_keras.export._module import MAX_REFINE_ITERATIONS, InverseSolverModule
+from pg_keras.export._serving import ExportError, serving_inputs
 from pg_keras.export._warmup import WARMUP_FILE, write_warmup_requests
 from pg_keras.problems import Problem
 
 # TF Serving takes any name, but it lands in a path and in URLs (/v1/models/NAME).
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
-class ExportError(ValueError):
-    """The run cannot be exported (no checkpoint, bad name, unwritable base path)."""
 
 
 def check_model_name(name: str) -> str:
@@ -80,7 +77,7 @@ def _final_metrics(run_dir: pathlib.Path, step: int) -> dict:
 def _serving_description(problem: Problem, module: InverseSolverModule) -> dict:
     inputs = {
         name: {"dtype": spec.dtype.name, "shape": [d for d in spec.shape.as_list()]}
-        for name, spec in problem.serving_inputs().items()
+        for name, spec in serving_inputs(problem).items()
     }
     description = {
         "inputs": inputs,
@@ -128,13 +125,15 @@ def export_run(
     Returns the version directory, `base_path/name/<version>`.
 
     Raises:
-        ExportError: no config or checkpoint in `run_dir`, a bad `name`, or an
-            unwritable `base_path`; nothing is written then.
+        ExportError: no config or checkpoint in `run_dir`, a bad `name`, an
+            unwritable `base_path`, or a problem without serving shapes
+            (`pg_keras.export._serving`); nothing is written then.
     """
     check_model_name(name)
     run_dir = pathlib.Path(run_dir)
     base_path = pathlib.Path(base_path)
     config, problem, network, step = load_run(run_dir)
+    serving_inputs(problem)  # a problem without serving shapes fails before anything is written
     model_dir = _writable_model_dir(base_path, name)
 
     module = InverseSolverModule(problem, network)

@@ -1,7 +1,7 @@
 """The exported inverse solver: a `tf.Module` whose `tf.function`s become serving signatures.
 
 Every signature takes the problem's serving inputs (float32, batch on axis 0, see
-`Problem.serving_inputs`) and answers float32; the physics runs in the problem's
+`pg_keras.export._serving`) and answers float32; the physics runs in the problem's
 `physics_dtype` in between, as in training.
 """
 
@@ -13,9 +13,12 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from pg_keras.physical_gradient import physics_forward
-from pg_keras.problems.base import Y_TARGET, Problem
-from pg_keras.rules.base import BackwardContext, GradientRule
+from pg_keras.batch import physics_inputs
+from pg_keras.export._serving import refine_rule, serving_inputs
+from pg_keras.physical_gradient import rule_update
+from pg_keras.problems import Problem
+from pg_keras.rules.base import GradientRule
+from pg_keras.solving import iterate_inverse
 
 #: Upper bound on `refine`'s `iterations`, so one request cannot hold a server thread for long.
 MAX_REFINE_ITERATIONS = 10_000
@@ -33,8 +36,8 @@ class InverseSolverModule(tf.Module):
         super().__init__(name=f"{problem.name}_inverse_solver")
         self.network = network
         self._problem = problem
-        self._rule = problem.refine_rule()
-        specs = problem.serving_inputs()
+        self._rule = refine_rule(problem)
+        specs = serving_inputs(problem)
         self._input_names = list(specs)
         signature = list(specs.values())
         self.serving_default = tf.function(self._flat(self._predict), input_signature=signature)
@@ -97,13 +100,8 @@ class InverseSolverModule(tf.Module):
         """The network's `x` (physics dtype) and the batch the request stands for."""
         problem = self._problem
         batch = problem.batch_from_serving(inputs)
-        x = problem.postprocess(self.network(problem.network_input(batch), training=False), batch)
+        x = problem.predict_x(self.network, batch)
         return tf.cast(x, problem.physics_dtype), batch
-
-    def _physics(self, batch: dict[str, tf.Tensor]):
-        dtype = self._problem.physics_dtype
-        extras = {k: tf.cast(v, dtype) for k, v in self._problem.extras(batch).items()}
-        return extras, tf.cast(batch[Y_TARGET], dtype)
 
     def _predict(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         x, _ = self._guess(inputs)
@@ -111,8 +109,8 @@ class InverseSolverModule(tf.Module):
 
     def _with_residual(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         x, batch = self._guess(inputs)
-        extras, y_target = self._physics(batch)
-        y = self._problem.simulate(x, extras)
+        y_target, context = physics_inputs(batch, self._problem.physics_dtype)
+        y = self._problem.simulate(x, context)
         return {
             "x": tf.cast(x, tf.float32),
             "y": tf.cast(y, tf.float32),
@@ -140,52 +138,24 @@ class InverseSolverModule(tf.Module):
         with tf.control_dependencies([count_check]):
             iterations = tf.identity(iterations)
         per_event = tf.broadcast_to(iterations, [events])
-        extras, y_target = self._physics(batch)
-        x = refine(x, y_target, extras, self._problem, self._rule, per_event)
+        y_target, context = physics_inputs(batch, self._problem.physics_dtype)
+        x = refine(x, y_target, context, self._problem, self._rule, per_event)
         return {"x": tf.cast(x, tf.float32)}
 
 
 def refine(
     x: tf.Tensor,
     y_target: tf.Tensor,
-    extras: dict[str, tf.Tensor],
+    context: dict[str, tf.Tensor],
     problem: Problem,
     rule: GradientRule,
     iterations: tf.Tensor | int,
 ) -> tf.Tensor:
     """`iterations` steps `x ← x − Δx` of `rule`, aimed at `y_target`, from `x`.
 
-    `iterations` is one count for the batch, or one per event (shape `[batch]`): the loop
-    runs the largest, and an event's `x` stops changing once its own count is reached.
-
-    The rule sees the backward context of a sum-reduced `½‖y − y*‖²`, for which
-    `y_target` is exactly `y*` (see `pg_keras.rules.base`); for an inverse-physics
-    rule without clipping one step is `x ← P⁻¹(y* | x)`.
+    `iterations` is one count for the batch, or one per event (shape `[batch]`): an
+    event's `x` stops changing once its own count is reached (`iterate_inverse`). For
+    an inverse-physics rule without clipping one step is `x ← P⁻¹(y* | x)`.
     """
-
-    def simulate(state: tf.Tensor) -> tf.Tensor:
-        return problem.simulate(state, extras)
-
-    def step(i: tf.Tensor, state: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        y, residuals = physics_forward(state, simulate, rule, extras)
-        context = BackwardContext(
-            x=state,
-            y=y,
-            y_target=y_target,
-            scaled_dy=y - y_target,
-            simulate=simulate,
-            extras=extras,
-            vjp=residuals.vjp,
-        )
-        stepped = state - tf.cast(rule.delta_x(context), state.dtype)
-        if counts.shape.rank == 0:
-            return i + 1, stepped
-        active = tf.reshape(i < counts, [-1] + [1] * (state.shape.rank - 1))
-        return i + 1, tf.where(active, stepped, state)
-
-    counts = tf.convert_to_tensor(iterations, tf.int32)
-    total = counts if counts.shape.rank == 0 else tf.reduce_max(counts)
-    _, x = tf.while_loop(
-        lambda i, _: i < total, step, [tf.constant(0, tf.int32), x], parallel_iterations=1
-    )
-    return x
+    update = rule_update(rule, lambda state: problem.simulate(state, context), y_target, context)
+    return iterate_inverse(update, x, iterations).position

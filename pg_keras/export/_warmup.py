@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from pg_keras.problems.base import Problem
+from pg_keras.export._serving import serving_inputs
+from pg_keras.problems import Problem
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 #: TF Serving's cap on replayed records.
@@ -23,7 +24,7 @@ MAX_WARMUP_RECORDS = 1000
 def warmup_inputs(problem: Problem, batch_size: int, seed: int) -> dict[str, np.ndarray]:
     """One request's inputs: the serving inputs of a generated batch, float32."""
     batch = problem.generate(batch_size, tf.constant([seed, batch_size], tf.int64))
-    specs = problem.serving_inputs()
+    specs = serving_inputs(problem)
     return {name: tf.cast(batch[name], spec.dtype).numpy() for name, spec in specs.items()}
 
 

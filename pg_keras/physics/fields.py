@@ -20,6 +20,9 @@ adjoint system `Aᵀλ = dy` (= `A λ = dy`, `A` symmetric) instead of
 differentiating through the iterations (Giles & Pierce's adjoint of a linear
 solve): backprop through a loop of ~200 iterations would store every iterate
 and return the gradient of the truncated iteration, not of the solution.
+Given `require_convergence` (a message), both solves raise `InvalidArgumentError`
+with it when an example stops at the iteration cap (`check_converged`), since the
+adjoint solve's result cannot be returned beside a gradient.
 """
 
 from __future__ import annotations
@@ -175,6 +178,27 @@ def conjugate_gradient(
     )
 
 
+def check_converged(result: CGResult, message: str, value: tf.Tensor) -> tf.Tensor:
+    """`value`, once every example of `result` converged; else `InvalidArgumentError`
+    with `message`, how many examples did not, and their largest residual norm."""
+    unconverged = tf.logical_not(result.converged)
+    check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(unconverged)),
+        [
+            message,
+            "Examples not converged:",
+            tf.reduce_sum(tf.cast(unconverged, tf.int32)),
+            "of",
+            tf.size(unconverged),
+            "largest residual norm:",
+            tf.reduce_max(result.residual_norm),
+        ],
+        summarize=1,
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(value)
+
+
 class LinearSolveResiduals(NamedTuple):
     """What the forward solve keeps for the adjoint solve."""
 
@@ -182,6 +206,7 @@ class LinearSolveResiduals(NamedTuple):
     rtol: float
     atol: float
     max_iterations: int
+    require_convergence: str | None = None
 
 
 def linear_solve_forward(
@@ -191,22 +216,33 @@ def linear_solve_forward(
     atol: float = 0.0,
     max_iterations: int = 1000,
     x0: tf.Tensor | None = None,
+    require_convergence: str | None = None,
 ) -> tuple[tf.Tensor, CGResult, LinearSolveResiduals]:
     """`y = A⁻¹ b` by CG from `x0` (warm start, default 0); returns `(y, CGResult, residuals
-    for the backward)`."""
+    for the backward)`. With `require_convergence`, `y` is only computed once every
+    example converged (`check_converged`)."""
     result = conjugate_gradient(operator, rhs, x0, rtol, atol, max_iterations)
-    return result.position, result, LinearSolveResiduals(operator, rtol, atol, max_iterations)
+    y = result.position
+    if require_convergence is not None:
+        y = check_converged(result, require_convergence, y)
+    residuals = LinearSolveResiduals(operator, rtol, atol, max_iterations, require_convergence)
+    return y, result, residuals
 
 
 def linear_solve_backward(residuals: LinearSolveResiduals, dy: tf.Tensor) -> tf.Tensor:
     """`db = A⁻ᵀ dy = A⁻¹ dy` (`A` symmetric): one more CG solve, same tolerances.
 
-    The adjoint solve's convergence is not returned (a gradient function returns
-    only gradients); it runs to the same tolerance and cap as the forward solve.
+    A gradient function returns only gradients, so the adjoint solve's convergence
+    is checked here (with the forward solve's `require_convergence`) or not at all.
     """
-    return conjugate_gradient(
+    result = conjugate_gradient(
         residuals.operator, dy, None, residuals.rtol, residuals.atol, residuals.max_iterations
-    ).position
+    )
+    if residuals.require_convergence is None:
+        return result.position
+    return check_converged(
+        result, f"Adjoint solve: {residuals.require_convergence}", result.position
+    )
 
 
 def linear_solve(
@@ -216,6 +252,7 @@ def linear_solve(
     atol: float = 0.0,
     max_iterations: int = 1000,
     x0: tf.Tensor | None = None,
+    require_convergence: str | None = None,
 ) -> tuple[tf.Tensor, CGResult]:
     """`y = A⁻¹ b` for symmetric positive definite `A`, differentiable in `b` by the adjoint solve.
 
@@ -223,12 +260,16 @@ def linear_solve(
     `A` itself is treated as constant (no gradient flows into its parameters).
     `x0` warm-starts the forward solve only (e.g. the previous time step's
     pressure); it gets no gradient, since the solution does not depend on it.
+    `require_convergence`: a message; both solves raise with it when an example
+    stops at `max_iterations` (None: the caller checks the returned `CGResult`).
     """
     results: list[CGResult] = []
 
     @tf.custom_gradient
     def solve(b):
-        y, result, residuals = linear_solve_forward(operator, b, rtol, atol, max_iterations, x0)
+        y, result, residuals = linear_solve_forward(
+            operator, b, rtol, atol, max_iterations, x0, require_convergence
+        )
         results.append(result)
         return tf.identity(y), lambda dy: linear_solve_backward(residuals, dy)
 

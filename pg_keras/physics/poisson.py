@@ -23,15 +23,27 @@ from pg_keras.physics import fields
 
 
 def simulate(
-    x: tf.Tensor, dx: float = 1.0, rtol: float = 1e-5, max_iterations: int = 2000
+    x: tf.Tensor,
+    dx: float = 1.0,
+    rtol: float = 1e-5,
+    max_iterations: int = 2000,
+    require_convergence: str | None = None,
 ) -> tuple[tf.Tensor, fields.CGResult]:
-    """`y = ∇⁻²x` (zero boundary) by CG; returns `(y, CGResult)` for the caller to check."""
+    """`y = ∇⁻²x` (zero boundary) by CG; returns `(y, CGResult)` for the caller to check,
+    or, with `require_convergence` (a message), raises with it when a solve, forward or
+    adjoint, stops at `max_iterations` (`fields.linear_solve`)."""
     fields.check_field(x, "x")
 
     def negative_laplacian(field):
         return -fields.laplacian(field, dx, "zero")
 
-    return fields.linear_solve(negative_laplacian, -x, rtol=rtol, max_iterations=max_iterations)
+    return fields.linear_solve(
+        negative_laplacian,
+        -x,
+        rtol=rtol,
+        max_iterations=max_iterations,
+        require_convergence=require_convergence,
+    )
 
 
 def analytic_inverse(x: tf.Tensor, y: tf.Tensor, y_target: tf.Tensor, dx: float = 1.0) -> tf.Tensor:

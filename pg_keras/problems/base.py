@@ -1,27 +1,80 @@
-"""What a problem provides: physics, data, network, metrics and gradient schemes."""
+"""What a problem is: three required hooks, and optional ones that each enable something.
+
+A problem is an inverse problem `y* = P(x*)`, solved by a network `x = NN(y*)`. It is
+one class, in the package (`pg_keras/problems/X.py` plus one registry line) or in any
+importable file (`pg-keras train MODULE:CLASS ...`, or a `pg_keras.problems` entry
+point; see `pg_keras.problems` and docs/own_problem.md).
+
+Required (abstract):
+
+    simulate(x, context)        y = P(x), batched, in `physics_dtype`, pure TF
+    generate(batch_size, seed)  a batch from a stateless seed: y_target, x_target, context
+    build_network()             the Keras network from `network_input(batch)` to x
+
+Optional, each with its default and what it enables:
+
+    inverse(context)            none; the `inverse-physics` scheme (train, compare),
+                                the `inverse-physics` per-event solver, and export's
+                                `refine` signature
+    x_error(x, batch)           mean |x − x*|; `x_mae` in logs, reports and solves
+    extra_metrics(x, batch)     none; more per-example metrics beside `x_mae`
+      + extra_metric_names
+    postprocess(x, batch)       identity; a physical x from the raw network output,
+                                wherever x is predicted (`predict_x`)
+    network_input(batch)        y* as float32; a network that sees more than y*
+    objective(y, y*)            ½‖y − y*‖²; another training loss in y space
+    initial_guess(batch)        none; `pg-keras solve` and `compare --baseline`
+                                (per-event solvers start there)
+    observation_shape()         none; `pg-keras export` of a problem whose request is
+                                y* itself, and checked events in `solve`
+    serving_inputs()            none; `pg-keras export` of a problem whose request
+      + batch_from_serving()    holds more than y* (resolved in `pg_keras.export`)
+    schemes() / solvers()       see below; more gradient schemes / per-event solvers
+    diverged, event_groups      never / none; finer `solve` reports
+    image_summary(batch, x, y)  none; TensorBoard images
+    supervised_labels(batch)    x*; other labels for the `supervised` scheme
+
+Class attributes: `name` (required), `spec_class` (a frozen dataclass; default: no
+fields), the paper's `learning_rate`, `batch_size` and `optimizer`, and for the
+optional hooks `inverse_name` / `inverse_description`, `x_error_description`,
+`extra_metric_names`, `refine_iterations`.
+
+Every problem has the schemes `adjoint`, `gradient-descent` and `supervised`; an
+`inverse` adds `inverse-physics`. With an `initial_guess` it has the generic
+per-event solvers of `pg_keras.solving` (and `inverse-physics` with an `inverse`).
+The simulator's own numerics belong in pure-TF functions (`pg_keras.physics`, or the
+problem's own file), tensors in and out, batch on axis 0.
+"""
 
 from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from pg_keras.rules import Adjoint, GradientDescent, GradientRule, Supervised
-from pg_keras.rules.base import squared_residual
+from pg_keras.batch import X_TARGET, Y_TARGET, Batch, check_observations
+from pg_keras.rules import Adjoint, GradientDescent, GradientRule, InversePhysics, Supervised
+from pg_keras.rules.base import BackwardContext, squared_residual
+from pg_keras.solving import Solver, generic_solvers, inverse_iteration_solver
+from pg_keras.specs import Spec
 
-#: Keys every generated batch has; all other keys are per-example context.
-Y_TARGET = "y_target"
-X_TARGET = "x_target"
+__all__ = ["OPTIONAL_HOOKS", "NoSpec", "Problem", "Scheme"]
 
-Batch = Mapping[str, tf.Tensor]
-
-if TYPE_CHECKING:
-    from pg_keras.solving import Solver
+#: The optional hooks `pg-keras list` reports, and what each enables (see the table above).
+OPTIONAL_HOOKS = {
+    "inverse": "inverse-physics scheme and solver, export's refine",
+    "initial_guess": "pg-keras solve, compare --baseline",
+    "observation_shape": "pg-keras export (request: y*)",
+    "serving_inputs": "pg-keras export (request: its own inputs)",
+    "postprocess": "post-processed x",
+    "x_error": "its own x_mae",
+    "extra_metrics": "more metrics",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,38 +92,66 @@ class Scheme:
     description: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class NoSpec(Spec):
+    """The spec of a problem without settings."""
+
+
 class Problem(abc.ABC):
     """An inverse problem `y* = P(x*)`, to be solved by a network `x = NN(y*)`.
 
-    Subclasses are one module each and set `name`, `spec_class`, the default
-    `learning_rate`, `batch_size` and `optimizer` (the paper's), and implement
-    the abstract methods. The simulator itself lives in `pg_keras.physics`.
+    Subclasses set `name` and implement `simulate`, `generate` and `build_network`;
+    every other hook is optional (see the module docstring for what each enables).
     """
 
     name: ClassVar[str]
-    spec_class: ClassVar[type]
+    spec_class: ClassVar[type] = NoSpec
     learning_rate: ClassVar[float] = 1e-3
     batch_size: ClassVar[int] = 32
     optimizer: ClassVar[str] = "adam"
-    #: dtype the physics runs in unless the spec has a `physics_dtype` field;
-    #: the network stays float32.
-    default_physics_dtype: ClassVar[str] = "float32"
     #: what `x_error` measures, for reports.
     x_error_description: ClassVar[str] = "mean |x − x*| per example"
     #: keys of `extra_metrics`, logged beside `y_loss` and `x_mae` in training.
     extra_metric_names: ClassVar[tuple[str, ...]] = ()
+    #: what `inverse` is: the `inverse-physics` rule's name and its scheme's description.
+    inverse_name: ClassVar[str] = "inverse"
+    inverse_description: ClassVar[str] = "PG from the problem's own inverse"
+    #: Iterations the exported `refine` signature is documented to default to; TF
+    #: Serving cannot default a signature input, so clients send `iterations`.
+    refine_iterations: ClassVar[int] = 10
 
     def __init__(self, spec: Any = None):
-        self.spec = spec if spec is not None else self.spec_class()
-        self.physics_dtype = tf.as_dtype(
-            getattr(self.spec, "physics_dtype", self.default_physics_dtype)
-        )
+        spec = self.spec_class() if spec is None else spec
+        if not isinstance(spec, self.spec_class):
+            raise TypeError(
+                f"Expected a {self.spec_class.__name__} for problem {self.name!r}. "
+                f"Received: {type(spec).__name__}"
+            )
+        self.spec = spec
+        #: The physics runs in the spec's `physics_dtype` (float32 without one); the
+        #: network stays float32.
+        self.physics_dtype = tf.as_dtype(getattr(spec, "physics_dtype", "float32"))
 
-    # Physics -----------------------------------------------------------------
+    def has(self, hook: str) -> bool:
+        """Whether this problem implements the optional `hook` (overrides the default)."""
+        return getattr(type(self), hook) is not getattr(Problem, hook)
+
+    # Required ------------------------------------------------------------------
     @abc.abstractmethod
-    def simulate(self, x: tf.Tensor, extras: Batch) -> tf.Tensor:
-        """`y = P(x)`, batched, in `physics_dtype`."""
+    def simulate(self, x: tf.Tensor, context: Batch) -> tf.Tensor:
+        """`y = P(x)`, batched, in `physics_dtype`; `context` is the batch's context
+        (every key but `y_target` and `x_target`), cast by `pg_keras.batch`."""
 
+    @abc.abstractmethod
+    def generate(self, batch_size: int, seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        """A fresh batch from a stateless `seed` (shape [2]): `y_target`, maybe
+        `x_target`, and per-example context. TF ops only, so it runs in tf.data."""
+
+    @abc.abstractmethod
+    def build_network(self) -> keras.Model:
+        """The network from `network_input(batch)` to `x`, unbuilt weights seeded by Keras."""
+
+    # Physics -------------------------------------------------------------------
     def objective(self, y: tf.Tensor, y_target: tf.Tensor) -> tf.Tensor:
         """Per-example training loss in y space; default `½‖y − y*‖²`."""
         return squared_residual(y, y_target)
@@ -79,30 +160,36 @@ class Problem(abc.ABC):
         """Per-example `½‖P(x) − y*‖²`, the metric every experiment reports."""
         return squared_residual(y, y_target)
 
-    # Data --------------------------------------------------------------------
-    @abc.abstractmethod
-    def generate(self, batch_size: int, seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        """A fresh batch from a stateless `seed` (shape [2]): `y_target`, maybe
-        `x_target`, and per-example context. TF ops only, so it runs in tf.data."""
+    def inverse(self, context: BackwardContext) -> tf.Tensor:
+        """Optional: the problem's own inverse `x̃ = P⁻¹(y* | x)` at `context`, batched,
+        shaped like `context.x` (`context.y = P(x)`, `context.y_target = y*`)."""
+        raise NotImplementedError(
+            f"Problem {self.name!r} defines no inverse. Expected a subclass that overrides "
+            "`inverse` for the inverse-physics scheme, solver and refine signature"
+        )
 
-    def extras(self, batch: Batch) -> dict[str, tf.Tensor]:
-        """The per-example context the simulator needs."""
-        return {k: v for k, v in batch.items() if k not in (Y_TARGET, X_TARGET)}
-
-    # Network -----------------------------------------------------------------
-    @abc.abstractmethod
+    # Network -------------------------------------------------------------------
     def network_input(self, batch: Batch) -> tf.Tensor:
-        """What the network sees for a batch (the observation, float32)."""
-
-    @abc.abstractmethod
-    def build_network(self) -> keras.Model:
-        """The paper's network for this problem, unbuilt weights seeded by Keras."""
+        """What the network sees for a batch; default the observation `y*`, as float32."""
+        return tf.cast(batch[Y_TARGET], tf.float32)
 
     def postprocess(self, x: tf.Tensor, batch: Batch) -> tf.Tensor:
         """Maps the raw network output to the physical `x` (identity by default)."""
+        del batch
         return x
 
-    # Metrics -----------------------------------------------------------------
+    def predict_x(self, network: keras.Model, batch: Batch, training: bool = False) -> tf.Tensor:
+        """The physical prediction `x` for a batch, `[batch, ...]`: the network on
+        `network_input`, post-processed. Training, images, export and `infer` all use it."""
+        return self.postprocess(network(self.network_input(batch), training=training), batch)
+
+    def infer(self, network: keras.Model, observations) -> tf.Tensor:
+        """The trained network's `x` for events `y*` (checked first), `[events, ...]`,
+        for problems whose network sees only the observation."""
+        values = check_observations(observations, self.observation_shape(), self.name)
+        return self.predict_x(network, {Y_TARGET: tf.constant(values, tf.float32)})
+
+    # Metrics -------------------------------------------------------------------
     def x_error(self, x: tf.Tensor, batch: Batch) -> tf.Tensor:
         """Per-example error of `x` against the truth, averaged into `x_mae`."""
         diff = tf.abs(tf.cast(x, tf.float64) - tf.cast(batch[X_TARGET], tf.float64))
@@ -123,10 +210,10 @@ class Problem(abc.ABC):
         """Labels for supervised training: `x*` unless the problem says otherwise."""
         return batch[X_TARGET]
 
-    # Gradient schemes --------------------------------------------------------
+    # Gradient schemes ----------------------------------------------------------
     def schemes(self) -> dict[str, Callable[[], Scheme]]:
-        """Named ways to train this problem. Subclasses add their PG rules."""
-        return {
+        """Named ways to train this problem; subclasses add their own PG rules."""
+        schemes = {
             "adjoint": lambda: Scheme("adjoint", Adjoint(), description="backprop through P"),
             "gradient-descent": lambda: Scheme(
                 "gradient-descent",
@@ -137,6 +224,13 @@ class Problem(abc.ABC):
                 "supervised", Supervised(), description="½‖x − x*‖², no physics"
             ),
         }
+        if self.has("inverse"):
+            schemes["inverse-physics"] = lambda: Scheme(
+                "inverse-physics",
+                InversePhysics(self.inverse, name=self.inverse_name),
+                description=self.inverse_description,
+            )
+        return schemes
 
     def scheme(self, name: str) -> Scheme:
         schemes = self.schemes()
@@ -147,15 +241,20 @@ class Problem(abc.ABC):
             )
         return schemes[name]()
 
-    # Per-event solving and inference (see `pg_keras.solving`) ------------------
+    # Per-event solving (see `pg_keras.solving`) ----------------------------------
     def solvers(self) -> dict[str, Solver]:
-        """Named per-event iterative solvers for `pg-keras solve`; subclasses add their own."""
-        from pg_keras.solving import generic_solvers
-
-        return generic_solvers()
+        """Named per-event solvers for `pg-keras solve`: none without an `initial_guess`;
+        else the generic ones, and `inverse-physics` (the inverse iterated while it lowers
+        the objective) with an `inverse`."""
+        if not self.has("initial_guess"):
+            return {}
+        solvers = generic_solvers()
+        if self.has("inverse"):
+            solvers["inverse-physics"] = inverse_iteration_solver()
+        return solvers
 
     def initial_guess(self, batch: Batch) -> tf.Tensor:
-        """Where per-event iterative solvers start, `[batch, ...]` like `x`."""
+        """Optional: where per-event solvers start, `[batch, ...]` like `x`."""
         raise ValueError(
             f"Problem {self.name!r} defines no initial guess for iterative solvers. "
             "Expected a subclass that overrides `initial_guess`"
@@ -172,98 +271,22 @@ class Problem(abc.ABC):
         return {}
 
     def observation_shape(self) -> tuple[int, ...] | None:
-        """Shape of one event's `y*`, checked by `check_observations` (None: unchecked)."""
+        """Optional: the shape of one event's `y*` (None: not declared). Events handed to
+        `solve` are checked against it; export serves `y*` of this shape."""
         return None
 
-    def check_observations(self, observations: Sequence | np.ndarray | tf.Tensor) -> np.ndarray:
-        """Events `y*` as one array, or a ValueError naming the events that are unusable.
-
-        Checked before any work so that a bad event fails the call up front,
-        never halfway through a batch: every event must have
-        `observation_shape()` and only finite samples.
-        """
-        events = [np.asarray(event) for event in observations]
-        if not events:
-            raise ValueError("Expected at least one event. Received: 0 events")
-        expected = self.observation_shape()
-        shapes = {event.shape for event in events}
-        if expected is None and len(shapes) > 1:
-            expected = events[0].shape
-        if expected is not None:
-            wrong = [i for i, event in enumerate(events) if event.shape != tuple(expected)]
-            if wrong:
-                first = wrong[0]
-                raise ValueError(
-                    f"Event {first} has shape {events[first].shape}; expected {tuple(expected)} "
-                    f"for problem {self.name!r}. Events with the wrong shape: {_indices(wrong)}"
-                )
-        values = np.stack(events)
-        if not np.issubdtype(values.dtype, np.number):
-            raise ValueError(f"Expected numeric events. Received: dtype={values.dtype}")
-        finite = np.isfinite(values.reshape(len(events), -1))
-        bad = np.flatnonzero(~finite.all(axis=1))
-        if bad.size:
-            first = int(bad[0])
-            raise ValueError(
-                f"Event {first} holds {int((~finite[first]).sum())} NaN or infinite samples "
-                f"of {finite.shape[1]}; expected finite values. "
-                f"Events with NaN or Inf: {_indices(bad.tolist())}"
-            )
-        return values
-
-    def infer(self, network: keras.Model, observations) -> tf.Tensor:
-        """The trained network's `x` for events `y*` (checked first), `[events, ...]`.
-
-        Assumes the network sees the observation itself (`network_input` reads
-        `y_target`), as for fitting problems like the wave packet.
-        """
-        values = self.check_observations(observations)
-        batch = {Y_TARGET: tf.constant(values, tf.float32)}
-        return self.postprocess(network(self.network_input(batch), training=False), batch)
-
-    # Serving (see `pg_keras.export`) ----------------------------------------
-    #: Iterations the exported `refine` signature is documented to default to; TF
-    #: Serving cannot default a signature input, so clients send `iterations`.
-    refine_iterations: ClassVar[int] = 10
-
-    def serving_inputs(self) -> dict[str, tf.TensorSpec]:
-        """What an exported model takes per request: float32 tensors by name, batch on axis 0.
-
-        The names are keys of `generate`'s batch, so that warm-up requests come from
-        the data generator. Default: the observation is `y*` itself (fitting problems
-        like the wave packet), named `y_target`.
-        """
-        shape = self.observation_shape()
-        if shape is None:
-            sample = self.generate(1, tf.constant([0, 0], tf.int64))
-            shape = tuple(sample[Y_TARGET].shape[1:])
-        return {Y_TARGET: tf.TensorSpec([None, *shape], tf.float32, name=Y_TARGET)}
+    # Serving (resolved by `pg_keras.export`) -------------------------------------
+    def serving_inputs(self) -> dict[str, tf.TensorSpec] | None:
+        """Optional: what an exported model takes per request, float32 tensors by name,
+        batch on axis 0, named by keys of `generate`'s batch (warm-up requests come from
+        it). None (default): the request is `y*` itself, of `observation_shape()`."""
+        return None
 
     def batch_from_serving(self, inputs: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """A batch (`y_target` plus the simulator's context) from a request's inputs.
-
-        Default: the request holds the batch already (the observation is `y*`).
-        Problems whose network sees something else derive `y*` here.
-        """
+        """A batch (`y_target` plus the simulator's context) from a request's inputs;
+        default: the request is the batch (only needed beside `serving_inputs`)."""
         return dict(inputs)
-
-    def refine_rule(self) -> GradientRule | None:
-        """The rule whose update `x ← x − Δx` the exported `refine` signature repeats.
-
-        Default: the `inverse-physics` scheme's rule, the problem's own inverse
-        solver; None (no `refine` signature) where the problem has none.
-        """
-        make = self.schemes().get("inverse-physics")
-        if make is None:
-            return None
-        rule = make().rule
-        return rule if isinstance(rule, GradientRule) and rule.is_physical else None
 
     def describe(self) -> dict:
         """The problem spec, for logs and exported assets."""
         return {"problem": self.name, "spec": dataclasses.asdict(self.spec)}
-
-
-def _indices(indices: Sequence[int], limit: int = 10) -> str:
-    shown = ", ".join(str(i) for i in indices[:limit])
-    return shown + (f" and {len(indices) - limit} more" if len(indices) > limit else "")

@@ -44,25 +44,30 @@ accuracy it can reach (as B.5 says).
 Per-event solvers (`pg-keras solve fluid --solver …`): `gd`, gradient descent
 on the objective with `η = gd_learning_rate` (paper Fig. 6b: η = 1), and
 `inverse-physics`, the inverse simulator iterated, both from `v0 = 0`.
+
+Export: a request holds `marker0` and `y_target` (m_t); `refine` iterates the
+inverse simulator.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import time
+from collections.abc import Mapping
+from typing import ClassVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from pg_keras.batch import X_TARGET, Y_TARGET, Batch, PhysicsInputs
 from pg_keras.networks import unet
 from pg_keras.physics import fluid as physics
 from pg_keras.problems._images import field_strip
-from pg_keras.problems.base import X_TARGET, Y_TARGET, Batch, Problem, Scheme
-from pg_keras.rules import InversePhysics
+from pg_keras.problems.base import Problem
 from pg_keras.rules.base import BackwardContext
-from pg_keras.solving import Solver, SolverOutput, gradient_descent
+from pg_keras.solving import Solver, gradient_descent, inverse_iteration_solver
+from pg_keras.specs import PhysicsPrecision, Spec, check_at_least, check_positive
 
 MARKER0 = "marker0"
 MARKER_TARGET = "marker_target"
@@ -70,35 +75,19 @@ PRESSURE_SOLVERS = ("fft", "cg")
 
 
 @dataclasses.dataclass(frozen=True)
-class FluidSpec:
-    """Physics, data, loss and inverse-solver settings (defaults: the paper's, see module doc)."""
+class FluidPhysics(PhysicsPrecision):
+    """The grid, the time stepping and the pressure solve (defaults: the paper's).
+
+    `correction` is MacCormack's correction strength (0: semi-Lagrangian); the
+    pressure solve is "fft" (exact periodic solve) or "cg" (the shared CG with warm
+    start and adjoint gradient, B.5's), stopped at `cg_rtol`.
+    """
 
     resolution: int = 64
     dx: float = 2.0
     dt: float = 0.25
     steps: int = 8
-    #: MacCormack correction strength (0: semi-Lagrangian).
     correction: float = 1.0
-    marker_center_min: float = 32.0
-    marker_center_max: float = 96.0
-    marker_half_box: float = 28.0
-    fraction_min: float = 0.05
-    fraction_max: float = 0.15
-    marker_smoothness: float = 8.0
-    vortex_width: float = 20.0
-    vortex_strength_max: float = 2.0
-    velocity_noise: float = 0.1
-    velocity_noise_smoothness: float = 6.0
-    loss_wavelength: float = 80.0
-    #: B.5's inverse simulator: step on the vortex strength and updates per PG.
-    inverse_step_size: float = 1e-3
-    inverse_iterations: int = 1
-    #: Per-event gradient descent step (paper Fig. 6b: η = 1).
-    gd_learning_rate: float = 1.0
-    jit_compile: bool = True
-    physics_dtype: str = "float32"
-    #: Pressure solve: "fft" (exact periodic solve) or "cg" (the shared CG with
-    #: warm start and adjoint gradient, B.5's), stopped at `cg_rtol`.
     pressure_solver: str = "fft"
     cg_rtol: float = 1e-5
 
@@ -108,35 +97,14 @@ class FluidSpec:
             raise ValueError(
                 f"Expected `resolution` a multiple of 16. Received: resolution={self.resolution}"
             )
-        for name in ("dx", "dt", "marker_half_box", "vortex_width", "inverse_step_size"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"Expected `{name}` > 0. Received: {name}={getattr(self, name)}")
-        if self.steps < 1 or self.inverse_iterations < 1:
-            raise ValueError(
-                "Expected `steps` >= 1 and `inverse_iterations` >= 1. Received: "
-                f"steps={self.steps}, inverse_iterations={self.inverse_iterations}"
-            )
-        if not 0 < self.fraction_min <= self.fraction_max < 1:
-            raise ValueError(
-                "Expected 0 < fraction_min <= fraction_max < 1. Received: "
-                f"fraction_min={self.fraction_min}, fraction_max={self.fraction_max}"
-            )
-        size = self.resolution * self.dx
-        if not 0 <= self.marker_center_min <= self.marker_center_max <= size:
-            raise ValueError(
-                f"Expected 0 <= marker_center_min <= marker_center_max <= {size} (the domain). "
-                f"Received: {self.marker_center_min}, {self.marker_center_max}"
-            )
+        check_positive(self, "dx", "dt")
+        check_at_least(self, 1, "steps")
         if self.pressure_solver not in PRESSURE_SOLVERS:
             raise ValueError(
                 f"Expected pressure_solver in {PRESSURE_SOLVERS}. "
                 f"Received: pressure_solver={self.pressure_solver!r}"
             )
-        if self.physics_dtype not in ("float32", "float64"):
-            raise ValueError(
-                "Expected physics_dtype 'float32' or 'float64'. "
-                f"Received: physics_dtype={self.physics_dtype!r}"
-            )
+        super().__post_init__()
 
     @property
     def duration(self) -> float:
@@ -151,6 +119,57 @@ class FluidSpec:
         if self.pressure_solver == "cg":
             return physics.conjugate_gradient_poisson(self.cg_rtol)
         return physics.spectral_poisson
+
+
+@dataclasses.dataclass(frozen=True)
+class FluidData(Spec):
+    """The events: marker boxes, their filled fraction and smoothness, and the velocity's
+    vortex and small-scale noise (see the module docstring)."""
+
+    marker_center_min: float = 32.0
+    marker_center_max: float = 96.0
+    marker_half_box: float = 28.0
+    fraction_min: float = 0.05
+    fraction_max: float = 0.15
+    marker_smoothness: float = 8.0
+    vortex_width: float = 20.0
+    vortex_strength_max: float = 2.0
+    velocity_noise: float = 0.1
+    velocity_noise_smoothness: float = 6.0
+
+    def __post_init__(self):
+        check_positive(self, "marker_half_box", "vortex_width")
+        if not 0 < self.fraction_min <= self.fraction_max < 1:
+            raise ValueError(
+                "Expected 0 < fraction_min <= fraction_max < 1. Received: "
+                f"fraction_min={self.fraction_min}, fraction_max={self.fraction_max}"
+            )
+        super().__post_init__()
+
+
+@dataclasses.dataclass(frozen=True)
+class FluidSpec(FluidData, FluidPhysics):
+    """Physics, data, loss and inverse-solver settings (defaults: the paper's, see module doc).
+
+    `inverse_step_size` and `inverse_iterations`: B.5's inverse simulator, its step on
+    the vortex strength and its updates per PG; `gd_learning_rate`: the per-event
+    gradient descent's step (paper Fig. 6b: η = 1).
+    """
+
+    loss_wavelength: float = 80.0
+    inverse_step_size: float = 1e-3
+    inverse_iterations: int = 1
+    gd_learning_rate: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive(self, "inverse_step_size")
+        check_at_least(self, 1, "inverse_iterations")
+        if not 0 <= self.marker_center_min <= self.marker_center_max <= self.size:
+            raise ValueError(
+                f"Expected 0 <= marker_center_min <= marker_center_max <= {self.size} (the "
+                f"domain). Received: {self.marker_center_min}, {self.marker_center_max}"
+            )
 
 
 def smooth_noise(shape, seed: tf.Tensor, smoothness: float, dx: float, dtype) -> tf.Tensor:
@@ -176,6 +195,10 @@ class FluidProblem(Problem):
     batch_size = 64
     optimizer = "adam"
     x_error_description = "mean |v0 − v0*| over cells and both components"
+    inverse_name = "B.5 inverse simulator"
+    #: The simulator and the inverse simulator run XLA-compiled (how they run, not
+    #: what they compute: no spec field); tests of tiny grids turn it off.
+    physics_jit_compile: ClassVar[bool] = True
 
     # Physics -------------------------------------------------------------------
     @functools.cached_property
@@ -194,11 +217,11 @@ class FluidProblem(Problem):
             )
             return states[-1].marker
 
-        return tf.function(run, jit_compile=spec.jit_compile, reduce_retracing=True)
+        return tf.function(run, jit_compile=self.physics_jit_compile, reduce_retracing=True)
 
-    def simulate(self, x: tf.Tensor, extras: Batch) -> tf.Tensor:
-        """`m_t = P(v0)` from `extras["marker0"]`, `[batch, n, n]`."""
-        marker0 = tf.cast(extras[MARKER0], x.dtype)
+    def simulate(self, x: tf.Tensor, context: Batch) -> tf.Tensor:
+        """`m_t = P(v0)` from `context["marker0"]`, `[batch, n, n]`."""
+        marker0 = tf.cast(context[MARKER0], x.dtype)
         return self._simulate_compiled(x, marker0)
 
     def sequence(self, x: tf.Tensor, marker0: tf.Tensor) -> tf.Tensor:
@@ -311,9 +334,9 @@ class FluidProblem(Problem):
                 )
             return velocity
 
-        return tf.function(run, jit_compile=spec.jit_compile, reduce_retracing=True)
+        return tf.function(run, jit_compile=self.physics_jit_compile, reduce_retracing=True)
 
-    def inverse_simulator(self, context: BackwardContext) -> tf.Tensor:
+    def inverse(self, context: BackwardContext) -> tf.Tensor:
         """B.5's `P⁻¹(m0, m* | v0)`: `u + ω'·φ` after `inverse_iterations` updates."""
         x = context.x
         extras = context.extras
@@ -321,75 +344,66 @@ class FluidProblem(Problem):
             x, tf.cast(extras[MARKER0], x.dtype), tf.cast(extras[MARKER_TARGET], x.dtype)
         )
 
+    @property
+    def inverse_description(self) -> str:
+        return (
+            f"PG from {self.spec.inverse_iterations} update(s) of B.5's inverse "
+            "simulator (uniform flow + one vortex)"
+        )
+
     def schemes(self):
-        spec = self.spec
-        base = super().schemes()
-        return {
-            "adjoint": base["adjoint"],
-            "supervised": base["supervised"],
-            "inverse-physics": lambda: Scheme(
-                "inverse-physics",
-                InversePhysics(self.inverse_simulator, name="B.5 inverse simulator"),
-                description=f"PG from {spec.inverse_iterations} update(s) of B.5's inverse "
-                "simulator (uniform flow + one vortex)",
-            ),
-        }
+        # Theorem 1's gradient-descent PG equals adjoint; the fluid runs are costly.
+        return {k: v for k, v in super().schemes().items() if k != "gradient-descent"}
 
     # Per-event solving -----------------------------------------------------------
     def solvers(self) -> dict[str, Solver]:
+        """`gd`, and `inverse-physics`: B.5's inverse simulator iterated on every event at
+        once, each event converged once its vortex strength moves less than 1e-4 in an
+        update (it keeps iterating: the batch runs together)."""
         return {
             "gd": gradient_descent(self.spec.gd_learning_rate),
-            "inverse-physics": self._solve_inverse_physics,
+            "inverse-physics": inverse_iteration_solver(
+                self._vortex_update,
+                descent=False,
+                settled=self._strength_settled,
+                jit_compile=self.physics_jit_compile,
+            ),
         }
 
-    def _solve_inverse_physics(
-        self, problem: Problem, batch: Batch, x0: tf.Tensor, iterations: int
-    ) -> SolverOutput:
-        """B.5's inverse simulator iterated `iterations` times on every event at once.
-
-        An event counts as converged once its strength moves less than 1e-4
-        in an update; it keeps iterating (the batch runs together).
-        """
+    def _vortex_update(self, problem: Problem, inputs: PhysicsInputs):
         del problem
-        marker0 = tf.cast(batch[MARKER0], tf.float64)
-        target = tf.cast(batch[Y_TARGET], tf.float64)
         spec = self.spec
-        one_update = tf.function(
-            lambda v: physics.inverse_vortex_update(
-                v,
+        marker0 = inputs.context[MARKER0]
+
+        def update(velocity):
+            return physics.inverse_vortex_update(
+                velocity,
                 marker0,
-                target,
+                inputs.y_target,
                 spec.dt,
                 spec.dx,
                 spec.steps,
                 spec.vortex_width,
                 spec.inverse_step_size,
                 spec.solve_poisson(),
-            )[:2],
-            jit_compile=spec.jit_compile,
-        )
-        velocity = tf.cast(x0, tf.float64)
-        one_update(velocity)  # compile outside the timed loop
-        trajectory = [velocity.numpy()]
-        events = int(x0.shape[0])
-        converged = np.zeros(events, bool)
-        previous = None
-        began = time.perf_counter()
-        for _ in range(iterations):
-            velocity, strength = one_update(velocity)
-            strength = strength.numpy()
-            trajectory.append(velocity.numpy())
-            if previous is not None:
-                converged = np.abs(strength - previous) < 1e-4
-            previous = strength
-        seconds = time.perf_counter() - began
-        return SolverOutput(
-            trajectory[-1],
-            converged,
-            np.full(events, iterations),
-            np.full(events, seconds / events),
-            np.stack(trajectory),
-        )
+            )[0]
+
+        return update
+
+    def _strength_settled(self, inputs: PhysicsInputs):
+        """`(previous, new) -> |ω(new) − ω(previous)| < 1e-4`, `ω` the vortex strength."""
+        spec = self.spec
+        marker0 = inputs.context[MARKER0]
+        uniform = physics.uniform_velocity(marker0, spec.dx, spec.duration)
+        middle = tf.fill([tf.shape(marker0)[0], 2], tf.constant(spec.size / 2, marker0.dtype))
+        n = spec.resolution
+        profile = physics.vortex_profile(n, n, spec.dx, middle, spec.vortex_width, marker0.dtype)
+
+        def settled(previous, new):
+            before = physics.project_strength(previous, uniform, profile)
+            return tf.abs(physics.project_strength(new, uniform, profile) - before) < 1e-4
+
+        return settled
 
     def initial_guess(self, batch: Batch) -> tf.Tensor:
         n = self.spec.resolution
@@ -398,3 +412,14 @@ class FluidProblem(Problem):
     def observation_shape(self) -> tuple[int, ...]:
         n = self.spec.resolution
         return (n, n)
+
+    def serving_inputs(self) -> dict[str, tf.TensorSpec]:
+        """A request holds `m0` and `m_t`, what the network sees."""
+        n = self.spec.resolution
+        return {
+            name: tf.TensorSpec([None, n, n], tf.float32, name=name) for name in (MARKER0, Y_TARGET)
+        }
+
+    def batch_from_serving(self, inputs: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        # The inverse simulator runs backwards from m* itself (see the module docstring).
+        return {**inputs, MARKER_TARGET: inputs[Y_TARGET]}

@@ -9,15 +9,15 @@ x* is a sum of 4–10 random boxes (`pg_keras.physics.heat.random_boxes`).
 Schemes (Adam, lr 1e-3, batch 128 by default as in the authors' code):
 
 * `adjoint`: backprop through P (`Jᵀ dy` is diffusion of the residual).
-* `inverse-physics`: the PG from the authors' probabilistic inverse.
+* `inverse-physics`: the PG from the authors' probabilistic inverse (`inverse`).
 * `lbfgs`: the PG from 32 L-BFGS iterations per example (TFP, batched) on
   `½‖P(x) − y*‖²`, from the network's `x`.
 
 Per-event solvers (`pg-keras solve heat --solver …`, paper Fig. 5b), all from
 `x0 = y*`: `gd` (gradient descent with step 1, the inverse of the gradient's
-Lipschitz constant `max e^{−2κ} = 1`), `lbfgs` (SciPy's L-BFGS-B, per event,
-with its iterates), `inverse-physics` (the probabilistic inverse iterated
-`x ← P⁻¹(y* | x)`), plus the generic ones.
+Lipschitz constant `max e^{−2κ} = 1`), `scipy-lbfgsb` (SciPy's L-BFGS-B, per
+event, with its iterates), `inverse-physics` (the probabilistic inverse iterated
+`x ← P⁻¹(y* | x)`, with a noise floor), plus the generic ones.
 
 Metric: `x_mae` is the per-example L1 norm `‖x − x*‖₁` (a sum over cells, the
 paper's metric), not a mean.
@@ -26,33 +26,41 @@ paper's metric), not a mean.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from pg_keras.batch import X_TARGET, Y_TARGET, Batch, PhysicsInputs
 from pg_keras.networks import unet
 from pg_keras.physics import heat as physics
 from pg_keras.problems._images import field_strip
-from pg_keras.problems.base import X_TARGET, Y_TARGET, Batch, Problem, Scheme
-from pg_keras.rules import LBFGS, InversePhysics
-from pg_keras.solving import SolverOutput, gradient_descent, scipy_lbfgsb
+from pg_keras.problems.base import Problem, Scheme
+from pg_keras.rules import LBFGS
+from pg_keras.rules.base import BackwardContext
+from pg_keras.solving import gradient_descent, inverse_iteration_solver
+from pg_keras.specs import PhysicsPrecision, Spec, UNetSpec
 
 
 @dataclasses.dataclass(frozen=True)
-class HeatSpec:
+class HeatPhysics(PhysicsPrecision):
+    """The grid and the diffusion: `ν t` on `ny × nx` cells of size `dx`, in float64."""
+
     ny: int = 64
     nx: int = 64
     nu_t: float = 8.0
     dx: float = 1.0
+    physics_dtype: str = "float64"
+    physics_dtypes = ("float64",)
+    physics_dtype_reason = "the inverse amplifies modes by up to e^88, beyond float32"
+
+
+@dataclasses.dataclass(frozen=True)
+class BoxData(Spec):
+    """x*: `min_boxes`–`max_boxes` boxes of half-size below `max_half_size` cells."""
+
     min_boxes: int = 4
     max_boxes: int = 10
     max_half_size: float = 10.0
-    levels: int = 4
-    filters: int = 16
-    lbfgs_iterations: int = 32
-    physics_dtype: str = "float64"
 
     def __post_init__(self):
         if not 0 < self.min_boxes <= self.max_boxes:
@@ -60,11 +68,14 @@ class HeatSpec:
                 "Expected 0 < min_boxes <= max_boxes. "
                 f"Received: min_boxes={self.min_boxes}, max_boxes={self.max_boxes}"
             )
-        if self.physics_dtype != "float64":
-            raise ValueError(
-                "Expected physics_dtype 'float64' (the inverse amplifies modes by up to e^88, "
-                f"beyond float32). Received: physics_dtype={self.physics_dtype!r}"
-            )
+        super().__post_init__()
+
+
+@dataclasses.dataclass(frozen=True)
+class HeatSpec(UNetSpec, BoxData, HeatPhysics):
+    """Physics, data and network of the heat problem, and the `lbfgs` scheme's iterations."""
+
+    lbfgs_iterations: int = 32
 
 
 def _l1(x: tf.Tensor, x_target: tf.Tensor) -> tf.Tensor:
@@ -80,11 +91,12 @@ class HeatProblem(Problem):
     learning_rate = 1e-3
     batch_size = 128
     optimizer = "adam"
-    default_physics_dtype = "float64"
     x_error_description = "‖x − x*‖₁ per example (sum over the 64×64 cells)"
+    inverse_name = "probabilistic inverse"
+    inverse_description = "PG from the probabilistic inverse (B.4)"
 
-    def simulate(self, x: tf.Tensor, extras: Batch) -> tf.Tensor:
-        del extras
+    def simulate(self, x: tf.Tensor, context: Batch) -> tf.Tensor:
+        del context
         return physics.simulate(x, self.spec.nu_t, self.spec.dx)
 
     def generate(self, batch_size: int, seed: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -100,9 +112,6 @@ class HeatProblem(Problem):
         # Kept in float64: rounding y* to float32 would add noise the inverse must then reject.
         return {Y_TARGET: physics.simulate(x, spec.nu_t, spec.dx), X_TARGET: x}
 
-    def network_input(self, batch: Batch) -> tf.Tensor:
-        return tf.cast(batch[Y_TARGET], tf.float32)
-
     def build_network(self) -> keras.Model:
         return unet((self.spec.ny, self.spec.nx), self.spec.levels, self.spec.filters, "heat_unet")
 
@@ -114,21 +123,15 @@ class HeatProblem(Problem):
     def x_error(self, x: tf.Tensor, batch: Batch) -> tf.Tensor:
         return _l1(x, batch[X_TARGET])
 
-    def inverse(self, x: tf.Tensor, y: tf.Tensor, y_target: tf.Tensor, noise_floor=0.0):
+    def inverse(self, context: BackwardContext) -> tf.Tensor:
+        """The authors' probabilistic inverse (B.4), per Fourier mode of `y* − y`."""
         return physics.probabilistic_inverse(
-            x, y, y_target, self.spec.nu_t, self.spec.dx, noise_floor
+            context.x, context.y, context.y_target, self.spec.nu_t, self.spec.dx
         )
 
     def schemes(self):
         return {
             **super().schemes(),
-            "inverse-physics": lambda: Scheme(
-                "inverse-physics",
-                InversePhysics(
-                    lambda c: self.inverse(c.x, c.y, c.y_target), name="probabilistic inverse"
-                ),
-                description="PG from the probabilistic inverse (B.4)",
-            ),
             "lbfgs": lambda: Scheme(
                 "lbfgs",
                 LBFGS(iterations=self.spec.lbfgs_iterations),
@@ -141,56 +144,29 @@ class HeatProblem(Problem):
         return {
             **super().solvers(),
             "gd": gradient_descent(learning_rate=1.0),
-            "lbfgs": scipy_lbfgsb,
-            "inverse-physics": self._iterate_inverse,
+            "inverse-physics": inverse_iteration_solver(self._floored_inverse),
         }
 
-    def _iterate_inverse(self, problem, batch, x0, iterations) -> SolverOutput:
-        """`x ← P⁻¹(y* | x)` per event while `½‖P(x) − y*‖²` decreases, batched.
+    def _floored_inverse(self, problem: Problem, inputs: PhysicsInputs):
+        """`x ↦ P⁻¹(y* | x)` with the noise scale floored at `1e-6·‖y*‖`, for iterating.
 
         Iterated as in training, the inverse blows up once the residual nears
         round-off: its noise scale `1e-6·‖r‖` then falls below the round-off
         in `r̂`, which it takes for signal and amplifies by up to e^88. So the
         solver floors the noise scale at `1e-6·‖y*‖` (the paper's text models
-        noise relative to the observation), and a step that does not lower the
-        objective is rejected and the event stops there (converged).
+        noise relative to the observation); `inverse_iteration_solver` rejects a
+        step that does not lower the objective, and the event stops there (converged).
         """
         del problem
-        y_target = tf.cast(batch[Y_TARGET], tf.float64)
+        y_target = inputs.y_target
         floor = 1e-6 * tf.norm(tf.reshape(y_target, [tf.shape(y_target)[0], -1]), axis=1)
+        spec = self.spec
 
-        def loss(x):
-            return self.y_loss(self.simulate(x, {}), y_target)
+        def update(x):
+            y = self.simulate(x, inputs.context)
+            return physics.probabilistic_inverse(x, y, y_target, spec.nu_t, spec.dx, floor)
 
-        @tf.function
-        def run(x):
-            events = tf.shape(x)[0]
-            path = tf.TensorArray(tf.float64, size=iterations + 1).write(0, x)
-            current = loss(x)
-            stopped = tf.zeros([events], tf.bool)
-            count = tf.zeros([events], tf.int32)
-            for k in tf.range(iterations):
-                candidate = self.inverse(x, self.simulate(x, {}), y_target, floor)
-                value = loss(candidate)
-                accept = tf.logical_and(tf.logical_not(stopped), value < current)
-                stopped = tf.logical_or(stopped, tf.logical_not(accept))
-                x = tf.where(accept[:, None, None], candidate, x)
-                current = tf.where(accept, value, current)
-                count += tf.cast(accept, tf.int32)
-                path = path.write(k + 1, x)
-            return x, path.stack(), stopped, count
-
-        began = time.perf_counter()
-        x, path, stopped, count = run(tf.cast(x0, tf.float64))
-        seconds = time.perf_counter() - began
-        events = int(x0.shape[0])
-        return SolverOutput(
-            x.numpy(),
-            stopped.numpy(),
-            count.numpy(),
-            np.full(events, seconds / events),
-            path.numpy(),
-        )
+        return update
 
     def initial_guess(self, batch: Batch) -> tf.Tensor:
         """The observation itself: `y*` has the right mean and the coarse structure."""

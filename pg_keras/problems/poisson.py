@@ -5,6 +5,11 @@ conjugate gradients (`pg_keras.physics.poisson`). The network (the B.3 U-Net)
 sees `y*` and predicts `x`. x* holds fluctuations of several frequencies
 with random amplitudes (`pg_keras.physics.poisson.random_fluctuations`).
 
+Every CG solve, forward and adjoint, must reach `cg_rtol` within
+`cg_max_iterations`; one that does not stops the computation with an error that
+names both settings (a potential that is not `∇⁻²x` would silently train on
+wrong physics).
+
 Schemes (batch 128 by default, the authors' code):
 
 * `adjoint`: Adam (lr 1e-3) through P; each backward pass is one more CG
@@ -26,34 +31,47 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from pg_keras.batch import X_TARGET, Y_TARGET, Batch
 from pg_keras.networks import unet
+from pg_keras.physics import fields
 from pg_keras.physics import poisson as physics
 from pg_keras.problems._images import field_strip
-from pg_keras.problems.base import X_TARGET, Y_TARGET, Batch, Problem, Scheme
-from pg_keras.rules import Adjoint, InversePhysics
+from pg_keras.problems.base import Problem, Scheme
+from pg_keras.rules import Adjoint
+from pg_keras.rules.base import BackwardContext
+from pg_keras.specs import PhysicsPrecision, Spec, UNetSpec, check_at_least
 
 
 @dataclasses.dataclass(frozen=True)
-class PoissonSpec:
+class PoissonPhysics(PhysicsPrecision):
+    """The grid and the CG solve of `∇²y = x`: relative residual `cg_rtol`, at most
+    `cg_max_iterations` iterations."""
+
     ny: int = 64
     nx: int = 64
     dx: float = 1.0
     cg_rtol: float = 1e-5
     cg_max_iterations: int = 2000
-    bands: tuple[int, ...] = (1, 2, 4, 8, 16)
-    levels: int = 4
-    filters: int = 16
-    sgd_learning_rate: float = 1e-9
-    physics_dtype: str = "float32"
 
     def __post_init__(self):
-        if self.physics_dtype not in ("float32", "float64"):
-            raise ValueError(
-                "Expected physics_dtype 'float32' or 'float64'. "
-                f"Received: physics_dtype={self.physics_dtype!r}"
-            )
         if not 0 < self.cg_rtol < 1:
             raise ValueError(f"Expected 0 < cg_rtol < 1. Received: cg_rtol={self.cg_rtol}")
+        check_at_least(self, 1, "cg_max_iterations")
+        super().__post_init__()
+
+
+@dataclasses.dataclass(frozen=True)
+class FluctuationData(Spec):
+    """x*: sine modes grouped into frequency `bands`, one random amplitude per band."""
+
+    bands: tuple[int, ...] = (1, 2, 4, 8, 16)
+
+
+@dataclasses.dataclass(frozen=True)
+class PoissonSpec(UNetSpec, FluctuationData, PoissonPhysics):
+    """Physics, data and network of the Poisson problem, and the `sgd-momentum` rate."""
+
+    sgd_learning_rate: float = 1e-9
 
 
 class PoissonProblem(Problem):
@@ -65,15 +83,27 @@ class PoissonProblem(Problem):
     batch_size = 128
     optimizer = "adam"
     x_error_description = "‖x − x*‖₁ per example (sum over the 64×64 cells)"
+    inverse_name = "analytic inverse x - laplacian(y - y*)"
+    inverse_description = "PG from the analytic inverse (no implicit solve)"
 
-    def solve(self, x: tf.Tensor):
-        """`(y, CGResult)` of the forward solve."""
+    def solve_potential(self, x: tf.Tensor) -> tuple[tf.Tensor, fields.CGResult]:
+        """`(y, CGResult)` of the forward solve; an unconverged solve raises (see above)."""
         spec = self.spec
-        return physics.simulate(x, spec.dx, spec.cg_rtol, spec.cg_max_iterations)
+        return physics.simulate(
+            x,
+            spec.dx,
+            spec.cg_rtol,
+            spec.cg_max_iterations,
+            require_convergence=(
+                f"Poisson's CG solve did not reach cg_rtol={spec.cg_rtol} within "
+                f"cg_max_iterations={spec.cg_max_iterations}; expected it to converge "
+                "(raise --spec cg_max_iterations=N or cg_rtol=R)"
+            ),
+        )
 
-    def simulate(self, x: tf.Tensor, extras: Batch) -> tf.Tensor:
-        del extras
-        return self.solve(x)[0]
+    def simulate(self, x: tf.Tensor, context: Batch) -> tf.Tensor:
+        del context
+        return self.solve_potential(x)[0]
 
     def generate(self, batch_size: int, seed: tf.Tensor) -> dict[str, tf.Tensor]:
         spec = self.spec
@@ -81,19 +111,19 @@ class PoissonProblem(Problem):
         x = physics.random_fluctuations(batch_size, seed, (spec.ny, spec.nx), spec.bands, dtype)
         return {Y_TARGET: self.simulate(x, {}), X_TARGET: x}
 
-    def network_input(self, batch: Batch) -> tf.Tensor:
-        return tf.cast(batch[Y_TARGET], tf.float32)
-
     def build_network(self) -> keras.Model:
         spec = self.spec
         return unet((spec.ny, spec.nx), spec.levels, spec.filters, "poisson_unet")
+
+    def inverse(self, context: BackwardContext) -> tf.Tensor:
+        """The analytic inverse `x̃ = x − ∇²(y − y*)`: one Laplacian, no implicit solve."""
+        return physics.analytic_inverse(context.x, context.y, context.y_target, self.spec.dx)
 
     def x_error(self, x: tf.Tensor, batch: Batch) -> tf.Tensor:
         diff = tf.abs(tf.cast(x, tf.float64) - tf.cast(batch[X_TARGET], tf.float64))
         return tf.reduce_sum(tf.reshape(diff, [tf.shape(diff)[0], -1]), axis=1)
 
     def schemes(self):
-        dx = self.spec.dx
         return {
             **super().schemes(),
             "sgd-momentum": lambda: Scheme(
@@ -102,14 +132,6 @@ class PoissonProblem(Problem):
                 optimizer="sgd-momentum",
                 learning_rate=self.spec.sgd_learning_rate,
                 description="backprop through P with SGD + momentum 0.9 (paper: lr 1e-9)",
-            ),
-            "inverse-physics": lambda: Scheme(
-                "inverse-physics",
-                InversePhysics(
-                    lambda c: physics.analytic_inverse(c.x, c.y, c.y_target, dx),
-                    name="analytic inverse x - laplacian(y - y*)",
-                ),
-                description="PG from the analytic inverse (no implicit solve)",
             ),
         }
 

@@ -29,33 +29,36 @@ from collections.abc import Mapping
 import keras
 import tensorflow as tf
 
+from pg_keras.batch import Y_TARGET, Batch
 from pg_keras.networks import mlp
 from pg_keras.physics import sin as physics
-from pg_keras.problems.base import Y_TARGET, Batch, Problem, Scheme
-from pg_keras.rules import Adjoint, InverseGradient, InversePhysics, Newton
+from pg_keras.problems.base import Problem, Scheme
+from pg_keras.rules import Adjoint, InverseGradient, Newton
+from pg_keras.rules.base import BackwardContext
+from pg_keras.specs import PhysicsPrecision
 
 
 @dataclasses.dataclass(frozen=True)
-class SinSpec:
+class SinSpec(PhysicsPrecision):
+    """The data (`a` range, target), the network's hidden layers and the rules' clip.
+
+    The paper's stack computes in float32 (`physics_dtype`); float64 shows what
+    precision limits.
+    """
+
     a_min: float = 0.1
     a_max: float = 10.1
     y_target: float = -1.0
     hidden: tuple[int, ...] = (10, 20, 10)
     clip: float = 1.0
     supervised_guess: float = 1.0
-    #: The paper's stack computes in float32; float64 shows what precision limits.
-    physics_dtype: str = "float32"
 
     def __post_init__(self):
         if not 0 < self.a_min < self.a_max:
             raise ValueError(
                 f"Expected 0 < a_min < a_max. Received: a_min={self.a_min}, a_max={self.a_max}"
             )
-        if self.physics_dtype not in ("float32", "float64"):
-            raise ValueError(
-                "Expected physics_dtype 'float32' or 'float64'. "
-                f"Received: physics_dtype={self.physics_dtype!r}"
-            )
+        super().__post_init__()
 
 
 def _minimise_simulated(y: tf.Tensor, y_target: tf.Tensor) -> tf.Tensor:
@@ -73,9 +76,13 @@ class SinProblem(Problem):
     batch_size = 1000
     optimizer = "adam"
     x_error_description = "|x − x_n|, x_n the exact solution nearest to x"
+    inverse_name = "analytic inverse: nearest minimum"
+    inverse_description = "PG from the analytic inverse"
+    # The analytic inverse lands on a minimum in one jump; further jumps stay there.
+    refine_iterations = 1
 
-    def simulate(self, x: tf.Tensor, extras: Batch) -> tf.Tensor:
-        return physics.simulate(x, tf.cast(extras["a"], x.dtype))
+    def simulate(self, x: tf.Tensor, context: Batch) -> tf.Tensor:
+        return physics.simulate(x, tf.cast(context["a"], x.dtype))
 
     def generate(self, batch_size: int, seed: tf.Tensor) -> dict[str, tf.Tensor]:
         a = tf.random.stateless_uniform(
@@ -89,6 +96,10 @@ class SinProblem(Problem):
     def build_network(self) -> keras.Model:
         return mlp(1, self.spec.hidden, 1, name="sin_mlp")
 
+    def inverse(self, context: BackwardContext) -> tf.Tensor:
+        """The analytic inverse: the minimum of `sin(a/x)` nearest to `x`."""
+        return physics.analytic_inverse(context.x, tf.cast(context.extras["a"], context.x.dtype))
+
     def x_error(self, x: tf.Tensor, batch: Batch) -> tf.Tensor:
         a = tf.cast(batch["a"], tf.float64)
         return physics.distance_to_solution(tf.cast(x, tf.float64), a)[:, 0]
@@ -96,9 +107,6 @@ class SinProblem(Problem):
     def supervised_labels(self, batch: Batch) -> tf.Tensor:
         guess = tf.fill(tf.shape(batch["a"]), self.spec.supervised_guess)
         return physics.analytic_inverse(guess, batch["a"])
-
-    # The analytic inverse lands on a minimum in one jump; further jumps stay there.
-    refine_iterations = 1
 
     def serving_inputs(self) -> dict[str, tf.TensorSpec]:
         return {"a": tf.TensorSpec([None, 1], tf.float32, name="a")}
@@ -124,13 +132,5 @@ class SinProblem(Problem):
                 "inverse-gradient",
                 InverseGradient(clip=clip),
                 description="PG from −h/P'(x), clipped",
-            ),
-            "inverse-physics": lambda: Scheme(
-                "inverse-physics",
-                InversePhysics(
-                    lambda c: physics.analytic_inverse(c.x, tf.cast(c.extras["a"], c.x.dtype)),
-                    name="analytic inverse: nearest minimum",
-                ),
-                description="PG from the analytic inverse",
             ),
         }

@@ -18,7 +18,7 @@ damped Gauss–Newton method natural for this least-squares fit), `lbfgs` (PG
 from a few batched L-BFGS iterations), `supervised` (`½‖x − x*‖²`).
 
 Per-event solvers (`pg-keras solve wavepacket --solver …`): the generic ones
-of `pg_keras.solving`, started from `(128, 2)`; `lbfgsb` is the paper's
+of `pg_keras.solving`, started from `(128, 2)`; `scipy-lbfgsb` is the paper's
 baseline. A solution counts as diverged when the packet centre left the
 recorded window or `|A|` exceeds twice the largest amplitude in the data.
 """
@@ -31,25 +31,56 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pg_keras.batch import X_TARGET, Y_TARGET, Batch
 from pg_keras.physics import iterative
 from pg_keras.physics import wavepacket as physics
-from pg_keras.problems.base import X_TARGET, Y_TARGET, Batch, Problem, Scheme
+from pg_keras.problems.base import Problem, Scheme
 from pg_keras.rules import LBFGS, InversePhysics
 from pg_keras.rules.base import BackwardContext
+from pg_keras.specs import PhysicsPrecision, Spec, check_at_least, check_positive
 
 
 @dataclasses.dataclass(frozen=True)
-class WavePacketSpec:
-    """Physics, data and solver settings of the wave-packet fit (defaults: the paper's)."""
+class WavePacketPhysics(PhysicsPrecision):
+    """The packet model: `samples` positions, carrier `frequency`, envelope `width`."""
 
     samples: int = 256
     frequency: float = 4.0
     width: float = 20.0
+
+    def __post_init__(self):
+        if self.samples < 32:
+            # Five max-pool blocks halve the signal five times.
+            raise ValueError(f"Expected `samples` >= 32. Received: samples={self.samples}")
+        check_positive(self, "width")
+        super().__post_init__()
+
+
+@dataclasses.dataclass(frozen=True)
+class WavePacketData(Spec):
+    """The events: noise scale and the ranges `ξ0*` and `A*` are drawn from."""
+
     noise: float = 1.0
     xi0_min: float = 25.6
     xi0_max: float = 230.4
     amp_min: float = 1.0
     amp_max: float = 4.0
+
+    def __post_init__(self):
+        if self.noise < 0:
+            raise ValueError(f"Expected `noise` >= 0. Received: noise={self.noise}")
+        if not 0 < self.amp_min < self.amp_max:
+            raise ValueError(
+                "Expected 0 < amp_min < amp_max. "
+                f"Received: amp_min={self.amp_min}, amp_max={self.amp_max}"
+            )
+        super().__post_init__()
+
+
+@dataclasses.dataclass(frozen=True)
+class WavePacketSpec(WavePacketData, WavePacketPhysics):
+    """Physics, data, start and solver settings of the wave-packet fit (defaults: the paper's)."""
+
     #: Where L-BFGS-B starts and where the untrained network's output sits.
     initial_xi0: float = 128.0
     initial_amp: float = 2.0
@@ -58,25 +89,13 @@ class WavePacketSpec:
     lbfgs_iterations: int = 10
     #: `|ξ0* − initial_xi0|` above which a packet counts as far from the centre.
     far: float = 60.0
-    physics_dtype: str = "float32"
 
     def __post_init__(self):
-        if self.samples < 32:
-            # Five max-pool blocks halve the signal five times.
-            raise ValueError(f"Expected `samples` >= 32. Received: samples={self.samples}")
-        if not self.width > 0:
-            raise ValueError(f"Expected `width` > 0. Received: width={self.width}")
-        if self.noise < 0:
-            raise ValueError(f"Expected `noise` >= 0. Received: noise={self.noise}")
+        super().__post_init__()
         if not 0 <= self.xi0_min < self.xi0_max <= self.samples:
             raise ValueError(
                 f"Expected 0 <= xi0_min < xi0_max <= samples. Received: xi0_min={self.xi0_min}, "
                 f"xi0_max={self.xi0_max}, samples={self.samples}"
-            )
-        if not 0 < self.amp_min < self.amp_max:
-            raise ValueError(
-                "Expected 0 < amp_min < amp_max. "
-                f"Received: amp_min={self.amp_min}, amp_max={self.amp_max}"
             )
         if not self.xi0_min < self.initial_xi0 < self.xi0_max:
             # The sigmoid head cannot output ξ0 outside (xi0_min, xi0_max).
@@ -84,14 +103,7 @@ class WavePacketSpec:
                 f"Expected xi0_min < initial_xi0 < xi0_max. Received: initial_xi0="
                 f"{self.initial_xi0}, range [{self.xi0_min}, {self.xi0_max})"
             )
-        for name in ("newton_iterations", "lbfgs_iterations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Expected `{name}` >= 1. Received: {name}={getattr(self, name)}")
-        if self.physics_dtype not in ("float32", "float64"):
-            raise ValueError(
-                "Expected physics_dtype 'float32' or 'float64'. "
-                f"Received: physics_dtype={self.physics_dtype!r}"
-            )
+        check_at_least(self, 1, "newton_iterations", "lbfgs_iterations")
 
 
 def _logit(p: float) -> float:
@@ -110,8 +122,8 @@ class WavePacketProblem(Problem):
     extra_metric_names = ("xi0_mae", "amp_mae")
 
     # Physics -------------------------------------------------------------------
-    def simulate(self, x: tf.Tensor, extras: Batch) -> tf.Tensor:
-        del extras  # every event shares f, σ and the sample positions
+    def simulate(self, x: tf.Tensor, context: Batch) -> tf.Tensor:
+        del context  # every event shares f, σ and the sample positions
         spec = self.spec
         xi = physics.sample_positions(spec.samples, x.dtype)
         return physics.simulate(x, xi, spec.frequency, spec.width)
@@ -133,9 +145,6 @@ class WavePacketProblem(Problem):
         return {Y_TARGET: self.simulate(x, {}) + noise, X_TARGET: x}
 
     # Network -------------------------------------------------------------------
-    def network_input(self, batch: Batch) -> tf.Tensor:
-        return tf.cast(batch[Y_TARGET], tf.float32)
-
     def build_network(self) -> keras.Model:
         """B.1's 1D conv net; output `[batch, 2]` = (ξ0 ∈ (xi0_min, xi0_max), A)."""
         spec = self.spec

@@ -8,7 +8,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pg_keras.problems.base import Problem
 from pg_keras.training.batch_norm import calibrate_batch_norm
 from pg_keras.training.model import METRICS, NON_FINITE_TENSORS
 
@@ -213,7 +212,7 @@ class FieldImages(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         problem = self.model.problem
-        if type(problem).image_summary is Problem.image_summary:
+        if not problem.has("image_summary"):
             return  # the Problem default: no images, and no forward pass to find out
         self._batch = problem.generate(self.examples, tf.constant([self.seed, -2], tf.int64))
         self._last_step = int(self.model.step.numpy())
@@ -222,7 +221,7 @@ class FieldImages(keras.callbacks.Callback):
 
     def _images(self):
         x = self.model.predict_x(self._batch, training=False)
-        y = self.model._simulate(x, self._batch)
+        y = self.model.simulate(x, self._batch)
         return self.model.problem.image_summary(self._batch, x, y)
 
     def on_train_batch_end(self, batch, logs=None):

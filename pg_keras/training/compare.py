@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from pg_keras.config import TrainingConfig
 from pg_keras.problems import get_problem
+from pg_keras.solving import find_solver, solve_fresh
 from pg_keras.training.run import build_model, evaluate_run, resolve, train
 
 #: Logged points per curve: the issue asks for at least 100.
@@ -57,7 +58,7 @@ def compare(
     Runs go to `logdir/<scheme>/seed<seed>/`, so TensorBoard shows one run per
     scheme and seed; an interrupted comparison resumes each run.
 
-    With `baseline` (a name from `Problem.solvers()`, e.g. "lbfgsb") the report
+    With `baseline` (a name from `Problem.solvers()`, e.g. "scipy-lbfgsb") the report
     gains a "baseline" section: that solver's errors on `baseline_events`
     fresh events and the step at which each scheme overtakes it.
     """
@@ -68,11 +69,8 @@ def compare(
         problem.scheme(name)  # fails early, naming the allowed schemes
     if not seeds:
         raise ValueError("Expected at least one seed. Received: seeds=[]")
-    if baseline is not None and baseline not in problem.solvers():
-        raise ValueError(
-            f"Unknown baseline solver {baseline!r} for problem {problem_name!r}. "
-            f"Expected one of: {', '.join(sorted(problem.solvers()))}"
-        )
+    if baseline is not None:
+        find_solver(problem, baseline)  # fails early, naming the solvers there are
     log_every = log_every or default_log_every(steps)
     logdir = pathlib.Path(logdir)
     results: dict = {name: {"runs": [], "times": []} for name in gradients}
@@ -182,8 +180,6 @@ def baseline_section(
     which the scheme's median-over-seeds curve is below the solver's error
     (`first`), and the step from which it stays below (`stays_below_from`).
     """
-    from pg_keras.solving import solve_fresh
-
     result = solve_fresh(problem, solver, events, iterations, seed)
     section = {"events_seed": seed, **result.report(per_event=False)}
     reference = section["summary"]

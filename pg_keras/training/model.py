@@ -5,9 +5,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from pg_keras.batch import Batch, context_of, physics_inputs
 from pg_keras.physical_gradient import num_replicas, reduction_scale
 from pg_keras.physics_layer import PhysicsLayer
-from pg_keras.problems.base import Y_TARGET, Batch, Problem, Scheme
+from pg_keras.problems.base import Problem, Scheme
 from pg_keras.rules import Supervised
 
 METRICS = ("loss", "y_loss", "x_mae", "pg_norm")
@@ -85,14 +86,14 @@ class PhysicsModel(keras.Model):
         return self.network(inputs, training=training)
 
     def predict_x(self, batch: Batch, training: bool = False) -> tf.Tensor:
-        """The physical prediction `x` for a batch (network output, post-processed)."""
-        x = self.network(self.problem.network_input(batch), training=training)
-        return self.problem.postprocess(x, batch)
+        """The physical prediction `x` for a batch (`Problem.predict_x`)."""
+        return self.problem.predict_x(self.network, batch, training=training)
 
-    def _simulate(self, x: tf.Tensor, batch: Batch) -> tf.Tensor:
+    def simulate(self, x: tf.Tensor, batch: Batch) -> tf.Tensor:
+        """`P(x)` for a batch's context, in the physics dtype, without a gradient rule."""
         dtype = self.problem.physics_dtype
-        extras = {k: tf.cast(v, dtype) for k, v in self.problem.extras(batch).items()}
-        return self.problem.simulate(tf.cast(x, dtype), extras)
+        _, context = physics_inputs(batch, dtype)
+        return self.problem.simulate(tf.cast(x, dtype), context)
 
     def _reduce(self, per_example: tf.Tensor) -> tf.Tensor:
         if self.reduction == "sum":
@@ -103,14 +104,14 @@ class PhysicsModel(keras.Model):
 
     def _loss_and_outputs(self, batch: Batch, training: bool):
         x = self.predict_x(batch, training=training)
-        y_target = tf.cast(batch[Y_TARGET], self.problem.physics_dtype)
+        y_target = physics_inputs(batch, self.problem.physics_dtype).y_target
         if self.supervised:
             labels = tf.cast(self.problem.supervised_labels(batch), x.dtype)
             diff = tf.reshape(x - tf.stop_gradient(labels), [tf.shape(x)[0], -1])
             loss = self._reduce(0.5 * tf.reduce_sum(diff * diff, axis=1))
-            y = tf.stop_gradient(self._simulate(x, batch))
+            y = tf.stop_gradient(self.simulate(x, batch))
         else:
-            y = self.physics(x, self.problem.extras(batch))
+            y = self.physics(x, context_of(batch))
             loss = self._reduce(self.problem.objective(y, y_target))
         return x, y, y_target, loss
 

@@ -30,6 +30,26 @@ def test_float32_cg_reaches_the_papers_tolerance_on_the_papers_grid():
     assert float(relative) < 1e-3
 
 
+def test_an_unconverged_solve_raises_with_the_callers_message_forward_and_adjoint():
+    x = sources()
+    # Three CG iterations cannot reach 1e-10 on a 16 × 16 grid.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="forward did not"):
+        poisson.simulate(x, rtol=1e-10, max_iterations=3, require_convergence="forward did not")
+    y, result = poisson.simulate(x, rtol=1e-10, max_iterations=3)
+    assert not result.converged.numpy().any()  # without the message: the caller's to check
+
+    # The forward converges; the adjoint of a rough dy needs more iterations than the cap.
+    smooth = sources(bands=(1,))
+    rough = tf.random.stateless_normal(smooth.shape, [4, 2], dtype=tf.float64)
+    _, result = poisson.simulate(smooth, rtol=1e-3, max_iterations=2000)
+    cap = int(result.num_iterations.numpy().max()) + 1
+    with tf.GradientTape() as tape:
+        tape.watch(smooth)
+        y, _ = poisson.simulate(smooth, rtol=1e-3, max_iterations=cap, require_convergence="cap")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Adjoint solve: cap"):
+        tape.gradient(y, smooth, output_gradients=rough)
+
+
 def test_analytic_pg_recovers_x_star_in_one_step_noise_free():
     """x̃ = x − ∇²(P(x) − P(x*)) = x*, up to the CG tolerance."""
     x_true, x = sources(seed=1), sources(seed=2)

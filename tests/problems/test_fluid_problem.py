@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pg_keras.batch import context_of
 from pg_keras.cli import main
 from pg_keras.problems import get_problem
-from pg_keras.problems.fluid import MARKER0, FluidSpec
+from pg_keras.problems.fluid import MARKER0, FluidProblem, FluidSpec
 from pg_keras.rules.base import BackwardContext
 from pg_keras.solving import solve_fresh
 
@@ -22,9 +23,16 @@ TINY = {
     "vortex_strength_max": 1.0,
     "inverse_step_size": 1e-2,
     "loss_wavelength": 20.0,
-    "jit_compile": False,
 }
 TINY_ARGS = [arg for key, value in TINY.items() for arg in ("--spec", f"{key}={value}")]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def without_xla():
+    """XLA compiles of a 16 × 16 grid would take longer than the tests themselves."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FluidProblem, "physics_jit_compile", False)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +74,7 @@ def test_inverse_physics_pg_points_toward_the_truth(problem, batch):
         y_target=batch["y_target"],
         scaled_dy=None,
         simulate=None,
-        extras=problem.extras(batch),
+        extras=context_of(batch),
     )
     rule = problem.scheme("inverse-physics").rule
     x_tilde = x - rule.delta_x(context)

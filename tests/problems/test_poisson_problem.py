@@ -31,6 +31,13 @@ def test_analytic_pg_recovers_x_star_in_one_step(problem, batch):
     np.testing.assert_allclose(x - delta, x_true, atol=1e-3 * np.abs(x_true).max())
 
 
+def test_a_solve_that_hits_the_cap_is_an_error_naming_the_settings():
+    capped = get_problem("poisson", {**TINY, "cg_max_iterations": 2})
+    source = tf.random.stateless_normal([2, 16, 16], [5, 6])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="cg_max_iterations=2"):
+        capped.simulate(source, {})
+
+
 def test_sgd_scheme_uses_momentum_and_the_papers_tiny_rate(problem):
     scheme = problem.scheme("sgd-momentum")
     assert (scheme.optimizer, scheme.learning_rate) == ("sgd-momentum", 1e-9)
