@@ -1,6 +1,6 @@
 """pg_keras: train neural inverse solvers with physical gradients, in TensorFlow/Keras."""
 
-from pg_keras.config import TrainingConfig
+from pg_keras.config import BaselineConfig, CompareConfig, TrainingConfig
 from pg_keras.physical_gradient import (
     physical_gradient,
     physics_backward,
@@ -30,6 +30,8 @@ __all__ = [
     "PROBLEMS",
     "Adjoint",
     "BackwardContext",
+    "BaselineConfig",
+    "CompareConfig",
     "GradientDescent",
     "GradientRule",
     "InverseGradient",

@@ -1,4 +1,10 @@
-"""Frozen configuration, split by concern; the CLI maps its flags onto these."""
+"""Frozen configuration, split by concern; the CLI maps its flags onto these.
+
+Every default and every choice is written here once: `TrainingConfig` for one run,
+`CompareConfig` for several schemes and seeds from the same start (its defaults are
+`TrainingConfig`'s), `BaselineConfig` for the per-event solver a comparison is held
+against. The CLI reads its flag defaults and choices from these (`default`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import json
 import pathlib
 
 OPTIMIZERS = ("adam", "sgd-momentum")
+REDUCTIONS = ("mean", "sum")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 #: Settings a resumed run may change: how long it runs, on what hardware, and
 #: how its inference statistics are made (neither changes the learned weights).
@@ -78,9 +85,9 @@ class TrainingConfig:
             raise ValueError(
                 f"Expected `strategy` in {STRATEGIES}. Received: strategy={self.strategy!r}"
             )
-        if self.reduction not in ("mean", "sum"):
+        if self.reduction not in REDUCTIONS:
             raise ValueError(
-                f"Expected `reduction` in ('mean', 'sum'). Received: reduction={self.reduction!r}"
+                f"Expected `reduction` in {REDUCTIONS}. Received: reduction={self.reduction!r}"
             )
 
     def to_dict(self) -> dict:
@@ -94,3 +101,104 @@ class TrainingConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         data = json.loads(path.read_text())
         return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+def default(config: type, field: str):
+    """The default of `field` in the dataclass `config`, for flags that mirror it."""
+    found = {f.name: f for f in dataclasses.fields(config)}.get(field)
+    if found is None or found.default is dataclasses.MISSING:
+        raise ValueError(f"{config.__name__} has no default for {field!r}")
+    return found.default
+
+
+#: Logged points per curve of a comparison: at least 100, for the paper's plots.
+CURVE_POINTS = 200
+
+
+def default_log_every(steps: int) -> int:
+    """Steps per logged point, so that a curve has about `CURVE_POINTS` points (≥ 100)."""
+    return max(1, steps // CURVE_POINTS)
+
+
+def _check_positive(config: object, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"Expected `{name}` > 0. Received: {name}={value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineConfig:
+    """A per-event solver held against a comparison (paper Fig. 8).
+
+    Attributes:
+        solver: a name from `Problem.solvers()`, e.g. "scipy-lbfgsb".
+        events: fresh events it solves (the stream `(seed, −1)`, apart from training's).
+        iterations: its iteration cap per event.
+    """
+
+    solver: str
+    events: int = 1000
+    iterations: int = 1000
+
+    def __post_init__(self):
+        _check_positive(self, "events", "iterations")
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareConfig:
+    """Several gradient schemes trained from the same weights and data, for every seed.
+
+    Attributes:
+        problem: registry name (or `MODULE:CLASS`) of the problem.
+        gradients: the schemes compared (see `Problem.schemes`).
+        steps, seeds: training steps per run; one run per scheme and seed.
+        log_every: steps per logged point; None: about `CURVE_POINTS` points per curve.
+        baseline: a per-event solver's errors as reference lines, or None.
+        The other fields are `TrainingConfig`'s, for every run.
+    """
+
+    problem: str
+    gradients: tuple[str, ...]
+    steps: int = default(TrainingConfig, "steps")
+    seeds: tuple[int, ...] = (0,)
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    log_every: int | None = None
+    spec: dict = dataclasses.field(default_factory=dict)
+    strategy: str = default(TrainingConfig, "strategy")
+    max_skipped_steps: int = default(TrainingConfig, "max_skipped_steps")
+    calibration_batches: int = default(TrainingConfig, "calibration_batches")
+    baseline: BaselineConfig | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "gradients", tuple(self.gradients))
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+        if not self.gradients:
+            raise ValueError("Expected at least one gradient scheme. Received: gradients=()")
+        if not self.seeds:
+            raise ValueError("Expected at least one seed. Received: seeds=()")
+        self.run(self.gradients[0], self.seeds[0])  # the shared fields, checked once
+
+    @property
+    def points_every(self) -> int:
+        """Steps per logged point: `log_every`, or about `CURVE_POINTS` points."""
+        return self.log_every or default_log_every(self.steps)
+
+    def run(self, gradient: str, seed: int) -> TrainingConfig:
+        """The config of the run of `gradient` with `seed` (checkpoints ten times a run)."""
+        every = self.points_every
+        return TrainingConfig(
+            problem=self.problem,
+            gradient=gradient,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            seed=seed,
+            log_every=every,
+            checkpoint_every=max(every, self.steps // 10),
+            spec=dict(self.spec),
+            strategy=self.strategy,
+            max_skipped_steps=self.max_skipped_steps,
+            calibration_batches=self.calibration_batches,
+        )

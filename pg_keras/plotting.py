@@ -10,6 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from pg_keras.training.curves import curve as run_curve  # noqa: E402
+from pg_keras.training.curves import curve_metrics  # noqa: E402
+
 
 def plot_learning_curves(report: dict, path: str | pathlib.Path, title: str | None = None) -> None:
     """`y_loss`, `x_mae` and the problem's extra metrics against training step, log scale.
@@ -22,7 +25,7 @@ def plot_learning_curves(report: dict, path: str | pathlib.Path, title: str | No
     extra = []
     for result in report["results"].values():
         for run in result["runs"]:
-            extra += [name for name in run.get("extra_curves", {}) if name not in extra]
+            extra += [n for n in curve_metrics(run) if n not in ("y_loss", "x_mae", *extra)]
     panels = [("y_loss", "y_loss  ½‖P(x) − y*‖²"), ("x_mae", "x_mae"), *((n, n) for n in extra)]
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
     axes = axes[0]
@@ -63,10 +66,7 @@ def plot_learning_curves(report: dict, path: str | pathlib.Path, title: str | No
 
 
 def _metric_curve(run: dict, metric: str) -> np.ndarray | None:
-    """`[points, 2]` of (step, value) for a metric of one run."""
-    if metric in ("y_loss", "x_mae"):
-        curve = np.asarray(run["curve"], dtype=float)
-        return curve[:, [0, 1 if metric == "y_loss" else 2]]
-    if metric in run.get("extra_curves", {}):
-        return np.asarray(run["extra_curves"][metric], dtype=float)
-    return None
+    """`[points, 2]` of (step, value) for a metric of one run, None if it has none."""
+    if metric not in curve_metrics(run):
+        return None
+    return np.asarray(run_curve(run, metric), dtype=float).reshape(-1, 2)

@@ -1,6 +1,6 @@
 """Serving benchmark: latency in process / gRPC / REST and throughput with and without batching.
 
-Thin entry point for `serving.bench.main` (also `pg-keras bench-serving`); see
+Thin entry point for `serving.benchmarks.main` (also `pg-model-server bench`); see
 `python scripts/bench_serving.py --help`.
 """
 
@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from serving.bench import main  # noqa: E402
+from serving.benchmarks import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

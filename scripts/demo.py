@@ -83,6 +83,7 @@ def main(argv=None) -> int:
     if args.steps < 1:
         parser.error(f"--steps: expected a whole number > 0, received {args.steps}")
 
+    from pg_keras.config import CompareConfig
     from pg_keras.export import export_run
     from pg_keras.plotting import plot_learning_curves
     from pg_keras.training.compare import compare, write_report
@@ -90,7 +91,8 @@ def main(argv=None) -> int:
     logdir = pathlib.Path(args.logdir)
     start = time.perf_counter()
     print(f"1. Training sin(a/x) for {args.steps} steps: analytic-inverse PG vs backprop (Adam)")
-    report = compare("sin", ["inverse-physics", "adjoint"], args.steps, [5], logdir)
+    config = CompareConfig("sin", ("inverse-physics", "adjoint"), args.steps, seeds=(5,))
+    report = compare(config, logdir)
     write_report(report, logdir / "report.json")
     plot_learning_curves(report, logdir / "curves.png")
     for name, result in report["results"].items():

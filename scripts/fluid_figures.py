@@ -24,7 +24,7 @@ import tensorflow as tf  # noqa: E402
 
 from pg_keras.batch import X_TARGET  # noqa: E402
 from pg_keras.problems import get_problem  # noqa: E402
-from pg_keras.training.run import restore_network  # noqa: E402
+from pg_keras.training.checkpoints import restore_network  # noqa: E402
 
 ROWS = (("GT", None), ("Adam + PG", "inverse-physics"), ("Adam", "adjoint"))
 

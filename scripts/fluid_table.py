@@ -34,7 +34,7 @@ from pg_keras.batch import X_TARGET, Y_TARGET
 from pg_keras.physics import fluid as physics
 from pg_keras.problems import get_problem
 from pg_keras.solving import solve
-from pg_keras.training.run import restore_network
+from pg_keras.training.checkpoints import restore_network
 
 
 def median_seconds(function, repeats: int) -> float:

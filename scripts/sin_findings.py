@@ -15,6 +15,8 @@ import pathlib
 import statistics
 import sys
 
+from pg_keras.training.curves import curve as metric_curve
+
 CHECKPOINTS = (1000, 2000, 5000, 10000, 20000)
 
 
@@ -36,15 +38,15 @@ def summarise(report: dict) -> None:
     for name, result in report["results"].items():
         per_checkpoint = {c: [] for c in checkpoints}
         for run in result["runs"]:
-            curve = run["curve"]
-            tail = [p[2] for p in curve if p[0] > 0.9 * steps]
-            values = [_at(curve, c)[2] for c in checkpoints]
+            curve = metric_curve(run, "x_mae")
+            tail = [value for step, value in curve if step > 0.9 * steps]
+            values = [_at(curve, c)[1] for c in checkpoints]
             for c, v in zip(checkpoints, values, strict=True):
                 per_checkpoint[c].append(v)
             cells = " ".join(f"{v:>9.2e}" for v in values)
             print(
                 f"{name:<17}{run['seed']:>5} {cells} {run['final']['x_mae']:>9.2e} "
-                f"{statistics.median(tail):>9.2e} {min(p[2] for p in curve):>9.2e}"
+                f"{statistics.median(tail):>9.2e} {min(value for _, value in curve):>9.2e}"
             )
         medians[name] = {c: statistics.median(v) for c, v in per_checkpoint.items()}
     if "adjoint" in medians and "inverse-physics" in medians:

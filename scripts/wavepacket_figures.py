@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from pg_keras.problems import get_problem
 from pg_keras.solving import solve
-from pg_keras.training.run import restore_network
+from pg_keras.training.checkpoints import restore_network
 
 
 def pick_events(problem, count: int, seed: int) -> dict:

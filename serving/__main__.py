@@ -1,4 +1,10 @@
-"""`python -m serving` / `pg-model-server`: run the model server until interrupted."""
+"""`python -m serving` / `pg-model-server`: run the model server until interrupted.
+
+Two subcommands sit beside the server's flags (which all start with `--`):
+
+    pg-model-server query NAME --server URL --input events.npy   (`serving.query`)
+    pg-model-server bench [--concurrency N ...]                  (`serving.benchmarks`)
+"""
 
 from __future__ import annotations
 
@@ -15,9 +21,17 @@ _VERSION = "pg-model-server 0.1.0 (TensorFlow Serving REST/gRPC API)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse flags, load models, serve. Returns 2 on a bad command line, 1 on start-up
-    failure and 0 after a clean shutdown (SIGINT or SIGTERM)."""
+    """Parse flags, load models, serve (or run `query` / `bench`). Returns 2 on a bad
+    command line, 1 on start-up failure and 0 after a clean shutdown (SIGINT or SIGTERM)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["query"]:
+        from serving.query import main as query_main
+
+        return query_main(argv[1:])
+    if argv[:1] == ["bench"]:
+        from serving.benchmarks import main as bench_main
+
+        return bench_main(argv[1:])
     try:
         options = parse_flags(argv)
     except UsageError as e:

@@ -11,21 +11,19 @@ send, and which dtype each output has. Errors raise `serving.errors.ServingError
 transport was used. Importing this module does not import TensorFlow; a gRPC client does
 on first use, because the TensorProto messages live in the TensorFlow package.
 
-`query_main(argv)` is the `pg-keras query` command: `NAME --server URL --input events.npy`.
+The command line around it is `serving.query` (`pg-model-server query`).
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import dataclasses
 import json
-import sys
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import orjson
@@ -51,10 +49,6 @@ __all__ = [
     "TensorInfo",
     "UnavailableError",
     "VersionStatus",
-    "add_query_arguments",
-    "query_main",
-    "run_query",
-    "run_query_command",
 ]
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -487,94 +481,3 @@ def _check_version_and_label(version: int | None, label: str | None) -> None:
         raise ValueError(
             f"Expected a version or a label, not both. Received: version={version}, label={label!r}"
         )
-
-
-# ---- the `pg-keras query` command -------------------------------------------------------
-
-
-def _load_inputs(path: str) -> np.ndarray | dict[str, np.ndarray]:
-    loaded = np.load(path, allow_pickle=False)
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            return {key: loaded[key] for key in loaded.files}
-    return loaded
-
-
-def run_query(
-    server: str,
-    name: str,
-    input_path: str,
-    signature: str = DEFAULT_SIGNATURE,
-    output_path: str | None = None,
-    version: int | None = None,
-    label: str | None = None,
-    timeout: float | None = 30.0,
-) -> dict[str, np.ndarray]:
-    """Send the arrays in `input_path` (.npy: one array; .npz: arrays by input alias) to model
-    `name` on `server`; save the outputs to `output_path` (.npz) if given, and return them."""
-    inputs = _load_inputs(input_path)
-    with Client(server, timeout=timeout) as client:
-        outputs = client.predict(name, inputs, signature=signature, version=version, label=label)
-    if output_path:
-        np.savez(output_path, **outputs)
-    return outputs
-
-
-def add_query_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the `query` command's arguments to `parser` (a subcommand parser of the CLI)."""
-    parser.add_argument("name", help="Model name on the server.")
-    parser.add_argument(
-        "--server",
-        required=True,
-        help="grpc://HOST:PORT (gRPC) or http://HOST:PORT (REST).",
-    )
-    parser.add_argument(
-        "--input", required=True, help=".npy (one input) or .npz (inputs by alias)."
-    )
-    parser.add_argument("--signature", default=DEFAULT_SIGNATURE, help="Signature name.")
-    parser.add_argument("--output", default=None, help="Write the outputs to this .npz.")
-    choice = parser.add_mutually_exclusive_group()
-    choice.add_argument("--version", type=int, default=None, help="Model version.")
-    choice.add_argument("--label", default=None, help="Model version label.")
-    parser.add_argument("--timeout", type=float, default=30.0, help="Seconds per call.")
-
-
-def run_query_command(args: argparse.Namespace) -> int:
-    """Run a parsed `query` command: 0 on success, 1 on a server error, 2 on bad input."""
-    try:
-        outputs = run_query(
-            args.server,
-            args.name,
-            args.input,
-            signature=args.signature,
-            output_path=args.output,
-            version=args.version,
-            label=args.label,
-            timeout=args.timeout,
-        )
-    except ServingError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    for alias, array in outputs.items():
-        print(f"{alias}: shape={list(array.shape)} dtype={array.dtype}")
-        if not args.output:
-            print(np.array2string(array, threshold=200))
-    if args.output:
-        print(f"wrote {args.output}")
-    return 0
-
-
-def query_main(argv: Sequence[str] | None = None) -> int:
-    """`pg-keras query NAME --server URL --input events.npy [--signature S] [--output o.npz]`."""
-    parser = argparse.ArgumentParser(
-        prog="pg-keras query", description="Query a model on a TF Serving compatible server."
-    )
-    add_query_arguments(parser)
-    try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return run_query_command(args)

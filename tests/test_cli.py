@@ -112,11 +112,78 @@ def test_demo_script_with_a_tiny_budget(capsys, tmp_path):
     assert (tmp_path / "demo" / "curves.png").exists()
 
 
-def test_bench_serving_is_dispatched_to_the_serving_benchmark(capsys):
-    # --help answers without starting anything; it proves the subcommand reaches serving.bench.
-    try:
-        code = main(["bench-serving", "--help"])
-    except SystemExit as stop:
-        code = stop.code
+@pytest.mark.parametrize(
+    ("old", "new"), [("query", "pg-model-server query"), ("bench-serving", "pg-model-server bench")]
+)
+def test_the_servers_commands_say_where_they_moved(capsys, old, new):
+    code, _, err = run(capsys, old, "sin", "--server", "grpc://127.0.0.1:1")
+    assert code == 2 and new in err and len(err.strip().splitlines()) == 1
+
+
+def test_list_shows_hooks_solvers_and_a_problem_from_a_file(capsys, tmp_path, monkeypatch):
+    (tmp_path / "tiny_problem.py").write_text(TINY_PROBLEM)
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "list", "tiny_problem:Tiny")
     assert code == 0
-    assert "--concurrency" in capsys.readouterr().out
+    # Built-ins show their optional hooks; the file's problem has none and no solvers.
+    assert "optional hooks: inverse, initial_guess, observation_shape" in out
+    block = out[out.index("tiny_problem:Tiny:") :]
+    assert "--gradient adjoint" in block and "inverse-physics" not in block
+    assert "solvers: none (no initial_guess)" in block and "optional hooks: none" in block
+
+
+def test_a_problem_from_a_file_trains_and_bad_references_are_one_line(
+    capsys, tmp_path, monkeypatch
+):
+    (tmp_path / "tiny_problem.py").write_text(TINY_PROBLEM)
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "tiny_problem:Tiny", "--gradient", "adjoint", "--steps", "2", "--quiet"]
+    code, out, err = run(capsys, *argv, "--log-every", "1")
+    assert code == 0, err
+    assert (tmp_path / "runs" / "tiny_problem.Tiny" / "adjoint-seed0" / "config.json").exists()
+    for reference, message in [
+        ("no_such_module:Tiny", "Cannot import module 'no_such_module'"),
+        ("tiny_problem:Nope", "Module 'tiny_problem' has no 'Nope'"),
+        ("tiny_problem:NotAProblem", "Expected a subclass of pg_keras.problems.Problem"),
+        ("tiny_problem:", "Expected a problem reference MODULE:CLASS"),
+    ]:
+        code, _, err = run(capsys, "train", reference, "--gradient", "adjoint")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_unconverged_poisson_solve_stops_training_with_one_line(capsys, tmp_path):
+    spec = ["ny=16", "nx=16", "levels=2", "filters=4", "bands=1,2,4", "cg_max_iterations=3"]
+    argv = ["train", "poisson", "--gradient", "adjoint", "--steps", "2", "--batch", "2"]
+    argv += [arg for item in spec for arg in ("--spec", item)]
+    code, _, err = run(capsys, *argv, "--logdir", str(tmp_path), "--quiet")
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "cg_max_iterations=3" in err and "Traceback" not in err
+
+
+TINY_PROBLEM = """
+import keras
+import tensorflow as tf
+
+from pg_keras.batch import X_TARGET, Y_TARGET
+from pg_keras.problems import Problem
+
+
+class Tiny(Problem):
+    \"\"\"y = 2 x, from a file beside the command.\"\"\"
+
+    name = "tiny"
+
+    def simulate(self, x, context):
+        return 2.0 * x
+
+    def generate(self, batch_size, seed):
+        x = tf.random.stateless_uniform([batch_size, 3], seed)
+        return {Y_TARGET: 2.0 * x, X_TARGET: x}
+
+    def build_network(self):
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(3)])
+
+
+class NotAProblem:
+    pass
+"""

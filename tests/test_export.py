@@ -1,4 +1,5 @@
-"""`pg-keras export` and `pg-keras query`: SavedModels TF Serving loads, and answers that match.
+"""`pg-keras export` and `pg-model-server query`: SavedModels TF Serving loads, and answers that
+match.
 
 One tiny trained `sin` run is shared by the module (TensorFlow is slow to start on 2 cores).
 """
@@ -21,6 +22,7 @@ from pg_keras.cli import main
 from pg_keras.config import TrainingConfig
 from pg_keras.export import WARMUP_FILE, export_run, load_run
 from pg_keras.training.run import train
+from serving.query import main as query_main
 
 A_SMALL = np.array([[2.5]], np.float32)
 A_BATCH = np.linspace(0.3, 10.0, 7, dtype=np.float32)[:, None]
@@ -188,7 +190,9 @@ def test_warmup_requests_match_the_signature(version_dir):
 
 
 def run(capsys, *argv):
-    code = main([str(arg) for arg in argv])
+    """`pg-keras ARGV`, or `pg-model-server query ...` for ARGV starting with "query"."""
+    command = query_main if argv[0] == "query" else main
+    code = command([str(arg) for arg in (argv[1:] if argv[0] == "query" else argv)])
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -58,7 +58,8 @@ def next_version(model_dir: pathlib.Path) -> int:
 
 def load_run(run_dir: str | pathlib.Path):
     """`(config, problem, network, step)` from a run directory's config and latest checkpoint."""
-    from pg_keras.training.run import RunDirectoryError, restore_run
+    from pg_keras.training.checkpoints import restore_run
+    from pg_keras.training.run import RunDirectoryError
 
     try:
         config, problem, model, _ = restore_run(run_dir)

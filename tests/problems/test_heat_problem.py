@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pg_keras.config import CompareConfig
 from pg_keras.physical_gradient import physics_backward, physics_forward
 from pg_keras.physics import heat as physics
 from pg_keras.problems import get_problem
@@ -80,16 +81,14 @@ def test_image_summary_is_four_fields_on_one_scale(problem, batch):
 
 
 def test_every_scheme_trains_two_steps(tmp_path):
-    report = compare(
+    config = CompareConfig(
         "heat",
-        ["inverse-physics", "lbfgs"],
+        ("inverse-physics", "lbfgs"),
         2,
-        [0],
-        tmp_path,
         batch_size=2,
-        verbose=0,
         spec={**TINY, "lbfgs_iterations": 2},
     )
+    report = compare(config, tmp_path, verbose=0)
     for result in report["results"].values():
         assert np.isfinite(result["final"]["x_mae"])
 
@@ -99,9 +98,8 @@ def test_field_figures_script_runs_on_a_tiny_compare(tmp_path):
     from scripts import field_figures
 
     logdir = tmp_path / "cmp"
-    report = compare(
-        "heat", ["inverse-physics"], 2, [0], logdir, batch_size=2, verbose=0, spec=TINY
-    )
+    config = CompareConfig("heat", ("inverse-physics",), 2, batch_size=2, spec=TINY)
+    report = compare(config, logdir, verbose=0)
     write_report(report, logdir / "report.json")
     out = tmp_path / "img"
     args = ["heat", "--logdir", str(logdir), "--out", str(out), "--events", "2"]

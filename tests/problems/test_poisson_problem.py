@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pg_keras.config import CompareConfig
 from pg_keras.physical_gradient import physics_backward, physics_forward
 from pg_keras.problems import get_problem
 from pg_keras.training.compare import compare
@@ -54,15 +55,9 @@ def test_image_summary_shape(problem, batch):
 
 
 def test_every_scheme_trains_two_steps(tmp_path):
-    report = compare(
-        "poisson",
-        ["sgd-momentum", "inverse-physics"],
-        2,
-        [0],
-        tmp_path,
-        batch_size=2,
-        verbose=0,
-        spec=TINY,
+    config = CompareConfig(
+        "poisson", ("sgd-momentum", "inverse-physics"), 2, batch_size=2, spec=TINY
     )
+    report = compare(config, tmp_path, verbose=0)
     for result in report["results"].values():
         assert np.isfinite(result["final"]["x_mae"])

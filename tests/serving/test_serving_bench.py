@@ -1,4 +1,4 @@
-"""`scripts/bench_serving.py` (`serving.bench.main`) runs end to end with a tiny budget."""
+"""`scripts/bench_serving.py` (`serving.benchmarks.main`) runs end to end with a tiny budget."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from serving.bench import main
+from serving.benchmarks import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -78,28 +78,40 @@ def test_batching_config_admits_the_largest_warmup_batch(tmp_path):
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
-    from serving.bench import _largest_warmup_batch
+    from serving.benchmarks.run import largest_warmup_batch
     from serving.warmup import write_warmup_requests
 
-    assert _largest_warmup_batch(str(tmp_path)) == 0
+    assert largest_warmup_batch(str(tmp_path)) == 0
     requests = []
     for batch in (1, 4, 2):
         request = predict_pb2.PredictRequest()
         request.inputs["y"].CopyFrom(tf.make_tensor_proto(np.zeros([batch, 3], np.float32)))
         requests.append(request)
     write_warmup_requests(str(tmp_path), requests)
-    assert _largest_warmup_batch(str(tmp_path)) == 4
+    assert largest_warmup_batch(str(tmp_path)) == 4
 
 
 def test_throughput_counts_only_the_time_all_clients_were_sending():
-    from serving.bench import _steady_state
+    from serving.benchmarks.throughput import steady_state
 
     # Client a starts at 0 and answers every second until 6; client b starts at 1 and
     # answers every 2 s until 5. Both sent from 1 to 5: a's answers at 2..5, b's at 3 and 5.
     a = [[t, t + 1.0] for t in range(6)]
     b = [[1.0, 3.0], [3.0, 5.0]]
-    assert _steady_state([a, b]) == (4.0, 6)
+    assert steady_state([a, b]) == (4.0, 6)
     # One client: its whole span and all its answers.
-    assert _steady_state([a]) == (6.0, 6)
+    assert steady_state([a]) == (6.0, 6)
     # Clients that never overlap: the whole span.
-    assert _steady_state([[[0.0, 1.0]], [[2.0, 3.0]]]) == (3.0, 2)
+    assert steady_state([[[0.0, 1.0]], [[2.0, 3.0]]]) == (3.0, 2)
+
+
+def test_bench_and_query_are_subcommands_of_the_model_server(capsys):
+    # `pg-model-server bench|query` (also `python -m serving bench|query`) reach their
+    # commands; --help answers without starting anything.
+    from serving.__main__ import main as server_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        server_main(["bench", "--help"])
+    assert exit_info.value.code == 0 and "--concurrency" in capsys.readouterr().out
+    assert server_main(["query", "--help"]) == 0
+    assert "--server" in capsys.readouterr().out

@@ -1,5 +1,5 @@
 """serving.client over both transports: same numbers as the model in-process, typed errors,
-and the `pg-keras query` function."""
+and the `pg-model-server query` command."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from serving_models import keras_reference
 from serving import client as client_module
 from serving.client import Client
 from serving.errors import InvalidArgumentError, NotFoundError, UnavailableError
+from serving.query import main as query_main
 
 tf = pytest.importorskip("tensorflow")
 
@@ -117,19 +118,19 @@ def test_query_main_writes_outputs(server, tmp_path, capsys):
     out = tmp_path / "out.npz"
     url = f"grpc://127.0.0.1:{server.grpc_port}"
     argv = ["keras_model", "--server", url, "--input", str(events), "--output", str(out)]
-    assert client_module.query_main(argv) == 0
+    assert query_main(argv) == 0
     with np.load(out) as saved:
         np.testing.assert_allclose(saved["output_0"], keras_reference(X, 2), rtol=1e-6)
     named = tmp_path / "named.npz"
     np.savez(named, x=X)
     rest = f"http://127.0.0.1:{server.rest_port}"
     argv = ["multi", "--server", rest, "--input", str(named), "--version", "1"]
-    assert client_module.query_main(argv) == 0
+    assert query_main(argv) == 0
     printed = capsys.readouterr().out
     assert "scaled: shape=[3, 3] dtype=float32" in printed
-    assert client_module.query_main(["foo", "--server", rest, "--input", str(named)]) == 1
+    assert query_main(["foo", "--server", rest, "--input", str(named)]) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
-    assert client_module.query_main(["foo", "--server", rest]) == 2
+    assert query_main(["foo", "--server", rest]) == 2
 
 
 @pytest.mark.parametrize(

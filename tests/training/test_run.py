@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pg_keras.config import TrainingConfig
+from pg_keras.config import CompareConfig, TrainingConfig
 from pg_keras.training.compare import compare
 from pg_keras.training.run import RunDirectoryError, train
 
@@ -99,7 +99,8 @@ def test_supervised_and_float64_physics_train(tmp_path):
 
 
 def test_compare_report_has_the_documented_shape(tmp_path):
-    report = compare("sin", ["adjoint", "inverse-physics"], 200, [1, 2], tmp_path, verbose=0)
+    config = CompareConfig("sin", ("adjoint", "inverse-physics"), 200, seeds=(1, 2))
+    report = compare(config, tmp_path, verbose=0)
     # The required keys; problems may add more (steps_to_match, baseline, ...).
     assert {"problem", "steps", "batch", "seeds", "results"} <= set(report)
     assert report["batch"] == 1000 and report["seeds"] == [1, 2]
@@ -110,6 +111,7 @@ def test_compare_report_has_the_documented_shape(tmp_path):
         for run in result["runs"]:
             assert len(run["curve"]) >= 100
             assert set(run["inference"]) == {"y_loss", "x_mae"}
+            assert run["curve_columns"] == ["step", "y_loss", "x_mae"]
             assert all(len(point) == 3 for point in run["curve"])
         assert result["step_time_ms"]["median"] > 0
     # Same seed, same initial weights: the first logged step differs only by the rule.
@@ -119,7 +121,7 @@ def test_compare_report_has_the_documented_shape(tmp_path):
 
 
 def test_inference_mode_evaluation_of_a_run(finished_run):
-    from pg_keras.training.run import evaluate_run
+    from pg_keras.training.checkpoints import evaluate_run
 
     held_out = evaluate_run(finished_run.run_dir, batches=2)
     # sin's MLP has no batch norm: inference equals training mode up to the data drawn.
@@ -130,7 +132,7 @@ def test_inference_mode_evaluation_of_a_run(finished_run):
 
 def test_a_runs_network_alone_restores_for_figures(finished_run, tmp_path):
     from pg_keras.problems import get_problem
-    from pg_keras.training.run import restore_network, restore_run
+    from pg_keras.training.checkpoints import restore_network, restore_run
 
     network, path = restore_network(get_problem("sin"), finished_run.run_dir)
     assert path == tf.train.latest_checkpoint(str(finished_run.run_dir / "checkpoints"))
