@@ -22,8 +22,8 @@ demo: $(STAMP)
 	$(PY) -m scripts.demo
 
 lint: $(STAMP)
-	$(PY) -m ruff check pg_keras serving scripts tests
-	$(PY) -m ruff format --check pg_keras serving scripts tests
+	$(PY) -m ruff check pg_keras serving scripts tests docs/examples
+	$(PY) -m ruff format --check pg_keras serving scripts tests docs/examples
 
 clean:
 	rm -rf $(VENV) runs

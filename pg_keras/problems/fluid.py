@@ -314,24 +314,26 @@ class FluidProblem(Problem):
         return field_strip([tf.cast(f, tf.float32) for f in fields])
 
     # Gradient schemes ----------------------------------------------------------
+    def _vortex_update(self, velocity, marker0, marker_target) -> tf.Tensor:
+        """One update of B.5's inverse simulator (`physics.inverse_vortex_update`)."""
+        spec = self.spec
+        return physics.inverse_vortex_update(
+            velocity,
+            marker0,
+            marker_target,
+            spec.dt,
+            spec.dx,
+            spec.steps,
+            spec.vortex_width,
+            spec.inverse_step_size,
+            spec.solve_poisson(),
+        )[0]
+
     @functools.cached_property
     def _inverse_compiled(self):
-        spec = self.spec
-
-        def run(velocity0, marker0, marker_target):
-            velocity = velocity0
-            for _ in range(spec.inverse_iterations):
-                velocity, _, _ = physics.inverse_vortex_update(
-                    velocity,
-                    marker0,
-                    marker_target,
-                    spec.dt,
-                    spec.dx,
-                    spec.steps,
-                    spec.vortex_width,
-                    spec.inverse_step_size,
-                    spec.solve_poisson(),
-                )
+        def run(velocity, marker0, marker_target):
+            for _ in range(self.spec.inverse_iterations):
+                velocity = self._vortex_update(velocity, marker0, marker_target)
             return velocity
 
         return tf.function(run, jit_compile=self.physics_jit_compile, reduce_retracing=True)
@@ -363,32 +365,16 @@ class FluidProblem(Problem):
         return {
             "gd": gradient_descent(self.spec.gd_learning_rate),
             "inverse-physics": inverse_iteration_solver(
-                self._vortex_update,
+                lambda problem, inputs: (
+                    lambda velocity: self._vortex_update(
+                        velocity, inputs.context[MARKER0], inputs.y_target
+                    )
+                ),
                 descent=False,
                 settled=self._strength_settled,
                 jit_compile=self.physics_jit_compile,
             ),
         }
-
-    def _vortex_update(self, problem: Problem, inputs: PhysicsInputs):
-        del problem
-        spec = self.spec
-        marker0 = inputs.context[MARKER0]
-
-        def update(velocity):
-            return physics.inverse_vortex_update(
-                velocity,
-                marker0,
-                inputs.y_target,
-                spec.dt,
-                spec.dx,
-                spec.steps,
-                spec.vortex_width,
-                spec.inverse_step_size,
-                spec.solve_poisson(),
-            )[0]
-
-        return update
 
     def _strength_settled(self, inputs: PhysicsInputs):
         """`(previous, new) -> |ω(new) − ω(previous)| < 1e-4`, `ω` the vortex strength."""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from serving_models import keras_reference
 
-from serving import client as client_module
+from serving._rest_transport import loads, predict_body
 from serving.client import Client
 from serving.errors import InvalidArgumentError, NotFoundError, UnavailableError
 from serving.query import main as query_main
@@ -160,7 +160,7 @@ def test_rest_request_body_reads_back_exactly(array):
     # The server's own parser: every value must come back bit for bit in the array's dtype.
     from serving._json_tensor import parse_document
 
-    text = client_module._predict_body("serving_default", {"y": array})
+    text = predict_body("serving_default", {"y": array})
     doc = parse_document(text)
     assert doc["signature_name"] == "serving_default"
     back = np.array(doc["inputs"]["y"], dtype=array.dtype.newbyteorder("="))
@@ -173,5 +173,5 @@ def test_rest_request_body_reads_back_exactly(array):
 
 
 def test_rest_answers_with_nan_tokens_decode():
-    assert np.isnan(client_module._loads(b'{"outputs": [NaN, 1.5]}')["outputs"][0])
-    assert client_module._loads(b'{"outputs": [Infinity]}')["outputs"] == [float("inf")]
+    assert np.isnan(loads(b'{"outputs": [NaN, 1.5]}')["outputs"][0])
+    assert loads(b'{"outputs": [Infinity]}')["outputs"] == [float("inf")]
