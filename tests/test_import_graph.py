@@ -10,6 +10,8 @@ import pathlib
 import subprocess
 import sys
 
+from tests._ast_imports import runtime_nodes
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pg_keras"
 
@@ -20,24 +22,12 @@ def module_name(path: pathlib.Path, base: pathlib.Path = ROOT) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _runtime_nodes(tree: ast.AST):
-    """Every node but those under `if TYPE_CHECKING:`."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-            stack.extend(node.orelse)
-            continue
-        yield node
-        stack.extend(ast.iter_child_nodes(node))
-
-
 def imports(path: pathlib.Path, known: set[str], base: pathlib.Path = ROOT) -> set[str]:
     """The modules `path` imports at run time, resolved to names in `known` where they are."""
     found = set()
     own = module_name(path, base)
     package = own if path.name == "__init__.py" else own.rpartition(".")[0]
-    for node in _runtime_nodes(ast.parse(path.read_text())):
+    for node in runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

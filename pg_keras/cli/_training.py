@@ -23,12 +23,18 @@ def check_names(problem_name: str, gradients: Sequence[str], spec: dict):
 
 
 def list_problems(args) -> int:
-    """Each problem's first doc line, its schemes, and the optional hooks it has."""
-    from pg_keras.problems import OPTIONAL_HOOKS, PROBLEMS, get_problem
+    """Each problem's first doc line, its schemes, and the optional hooks it has: the
+    built-in and entry-point problems, and those named on the command line."""
+    from pg_keras.problems import OPTIONAL_HOOKS, get_problem, registered_names
 
-    names = [*sorted(PROBLEMS), *(p for p in args.problems if p not in PROBLEMS)]
+    registered = sorted(registered_names())
+    names = [*registered, *(p for p in args.problems if p not in registered)]
     for name in names:
-        problem = get_problem(name)
+        try:
+            problem = get_problem(name)
+        except ValueError as error:  # an entry point that does not load: say so, go on
+            print(f"{name}: {error}")
+            continue
         print(f"{name}: {(type(problem).__doc__ or '').strip().splitlines()[0]}")
         for scheme_name, make in sorted(problem.schemes().items()):
             print(f"  --gradient {scheme_name:<18} {make().description}")

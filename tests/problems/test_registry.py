@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from pg_keras.cli import main
 from pg_keras.problems import ENTRY_POINT_GROUP, PROBLEMS, get_problem, registered_names
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "docs" / "examples"
@@ -28,10 +29,15 @@ def installed(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_an_entry_point_names_a_problem_of_another_package(installed):
+def test_an_entry_point_names_a_problem_of_another_package(installed, capsys):
     problem = get_problem("advection", {"cells": "32"})
     assert type(problem).__name__ == "OwnProblem" and problem.spec.cells == 32
     assert "advection" in registered_names()
+    # `pg-keras list` shows it, and says what is wrong with an entry that does not load.
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "advection: Source of a 1D advection" in out
+    assert "broken: Cannot load problem 'broken'" in out
 
 
 def test_built_in_names_win_over_entry_points(installed):
