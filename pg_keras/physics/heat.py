@@ -104,6 +104,65 @@ def probabilistic_inverse(
     return x + fields.ifft2_real(fields.fft2(residual) * gain)
 
 
+#: How a box fills the cells its edge crosses (`box_fraction`).
+BOX_EDGES = ("authors", "exact", "hard")
+
+#: Bounding radius of a unit cell, `|(½, ½)|`: the width of the authors' soft edge.
+_CELL_RADIUS = float(np.sqrt(0.5))
+
+
+def box_fraction(
+    centre: tf.Tensor, half_size: tf.Tensor, n: int, edges: str = "authors"
+) -> tf.Tensor:
+    """How much of each unit cell along one axis a box fills, `[..., n]`.
+
+    `centre`, `half_size` are `[...]` (one box per entry), in cells; cell `i`
+    spans `[i, i + 1]`. Per axis, with `d = |i + ½ − centre| − half_size` the
+    signed distance of the cell centre to the box's edge:
+
+    * `"authors"`: `clip(½ − d / r, 0, 1)` with `r = √½`, the cell's bounding
+      radius: PhiFlow's `Box.approximate_fraction_inside`, which the authors'
+      generator calls (`Cuboid(...).approximate_fraction_inside(cells, 0.5)`).
+      In 2D it takes `d` as the max over the axes (an L∞ distance), so the 2D
+      value is the *min* of the per-axis ones (`clip(½ − t/r)` falls with `t`).
+      It is steeper than the covered area (slope 1/r ≈ 1.41 across an edge).
+    * `"exact"`: the covered length `clip(min(i+1, c+h) − max(i, c−h), 0, 1)`;
+      the 2D covered area is the product of the per-axis lengths.
+    * `"hard"`: 1 where the cell centre lies inside (`d ≤ 0`), else 0.
+    """
+    cells = tf.range(n, dtype=centre.dtype)
+    centre, half_size = centre[..., None], half_size[..., None]
+    if edges == "authors":
+        distance = tf.abs(cells + 0.5 - centre) - half_size
+        return tf.clip_by_value(0.5 - distance / _CELL_RADIUS, 0.0, 1.0)
+    if edges == "exact":
+        covered = tf.minimum(cells + 1, centre + half_size) - tf.maximum(cells, centre - half_size)
+        return tf.clip_by_value(covered, 0.0, 1.0)
+    if edges == "hard":
+        return tf.cast(tf.abs(cells + 0.5 - centre) <= half_size, centre.dtype)
+    raise ValueError(f"Expected `edges` in {BOX_EDGES}. Received: edges={edges!r}")
+
+
+def box_field(
+    strength: tf.Tensor,
+    centre: tf.Tensor,
+    half_size: tf.Tensor,
+    grid: tuple[int, int],
+    edges: str = "authors",
+) -> tf.Tensor:
+    """The sum of boxes `Σ_k strength_k · fill_k`, `[batch, ny, nx]`.
+
+    `strength` is `[batch, boxes]`; `centre` and `half_size` are
+    `[batch, boxes, 2]` as (y, x) in cells. The fill of a cell combines the
+    per-axis fractions of `box_fraction`: their min for `"authors"` (an L∞
+    distance), their product otherwise (area, or inside both).
+    """
+    fill_y = box_fraction(centre[..., 0], half_size[..., 0], grid[0], edges)[..., :, None]
+    fill_x = box_fraction(centre[..., 1], half_size[..., 1], grid[1], edges)[..., None, :]
+    fill = tf.minimum(fill_y, fill_x) if edges == "authors" else fill_y * fill_x
+    return tf.einsum("bk,bkyx->byx", strength, fill)
+
+
 def random_boxes(
     batch_size: int,
     seed: tf.Tensor,
@@ -111,18 +170,44 @@ def random_boxes(
     boxes: tuple[int, int] = (4, 10),
     max_half_size: float = 10.0,
     centre_fraction: float = 0.8,
+    edges: str = "authors",
+    clip: bool = True,
     dtype: tf.DType = tf.float32,
 ) -> tf.Tensor:
     """The authors' x*: a sum of boxes per example, `[batch, ny, nx]`.
 
     Each example has `boxes[0]..boxes[1]` boxes (inclusive), half-size
     U[0, `max_half_size`) per axis, strength U[0, 1), centre uniform in the
-    middle `centre_fraction` of the domain (in cells). A cell belongs to a box
-    when its centre `(i + ½, j + ½)` lies within the box.
+    middle `centre_fraction` of the domain (in cells), then (with `clip`)
+    clipped so that the box lies wholly inside the domain (`h ≤ c ≤ n − h`), as
+    the authors' generator does: no box touches the periodic seam. Without
+    `clip`, a box is cut at the border (the domain is not wrapped). `edges` says how a box
+    fills the cells its edge crosses (`box_fraction`; the authors' by default).
     """
     low, high = boxes
     if not 0 < low <= high:
         raise ValueError(f"Expected 0 < boxes[0] <= boxes[1]. Received: boxes={boxes}")
+    if edges not in BOX_EDGES:
+        raise ValueError(f"Expected `edges` in {BOX_EDGES}. Received: edges={edges!r}")
+    strength, centre, half = random_box_parameters(
+        batch_size, seed, grid, boxes, max_half_size, centre_fraction, clip, dtype
+    )
+    return box_field(strength, centre, half, grid, edges)
+
+
+def random_box_parameters(
+    batch_size: int,
+    seed: tf.Tensor,
+    grid: tuple[int, int],
+    boxes: tuple[int, int],
+    max_half_size: float,
+    centre_fraction: float,
+    clip: bool,
+    dtype: tf.DType,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """`(strength [batch, boxes], centre [batch, boxes, 2], half_size [batch, boxes, 2])`
+    of `random_boxes`; absent boxes (beyond an example's count) have strength 0."""
+    low, high = boxes
     ny, nx = grid
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
     shape = [batch_size, high]
@@ -133,9 +218,7 @@ def random_boxes(
     margin = 0.5 * (1 - centre_fraction)
     cy = tf.random.stateless_uniform(shape, seeds[3], margin * ny, (1 - margin) * ny, dtype)
     cx = tf.random.stateless_uniform(shape, seeds[4], margin * nx, (1 - margin) * nx, dtype)
-    ys = tf.range(ny, dtype=dtype) + 0.5
-    xs = tf.range(nx, dtype=dtype) + 0.5
-    inside_y = tf.cast(tf.abs(ys[None, None, :] - cy[..., None]) <= half[..., 0:1], dtype)
-    inside_x = tf.cast(tf.abs(xs[None, None, :] - cx[..., None]) <= half[..., 1:2], dtype)
-    # [batch, box, ny, nx] summed over boxes.
-    return tf.einsum("bk,bky,bkx->byx", strength, inside_y, inside_x)
+    centre = tf.stack([cy, cx], axis=-1)
+    if clip:
+        centre = tf.clip_by_value(centre, half, tf.constant(grid, dtype) - half)
+    return strength, centre, half

@@ -69,6 +69,71 @@ def test_inverse_refuses_float32():
         heat.probabilistic_inverse(x, x, x, NU_T)
 
 
+def one_box(centre, half, grid=(10, 10), edges="authors"):
+    """The field of one box of strength 1, `[ny, nx]`."""
+    c = tf.constant([[centre]], tf.float64)
+    h = tf.constant([[half]], tf.float64)
+    return heat.box_field(tf.ones([1, 1], tf.float64), c, h, grid, edges)[0].numpy()
+
+
+def test_exact_edges_hold_the_covered_fraction_of_each_cell():
+    # y in [3.25, 7.25], x in [4.5, 7.5]: hand-computed covered areas.
+    field = one_box((5.25, 6.0), (2.0, 1.5), edges="exact")
+    assert field[4, 5] == 1.0  # inside
+    assert field[3, 5] == pytest.approx(0.75)  # y edge at 3.25
+    assert field[3, 4] == pytest.approx(0.75 * 0.5)  # corner cell
+    assert field[7, 7] == pytest.approx(0.25 * 0.5)  # far corner
+    assert field[2, 5] == 0.0 and field[5, 8] == 0.0
+    assert field.sum() == pytest.approx(4.0 * 3.0)  # the box's area
+    # A box smaller than a cell covers its own area, not more.
+    assert one_box((5.5, 5.5), (0.2, 0.1), edges="exact").sum() == pytest.approx(0.4 * 0.2)
+
+
+def test_authors_edges_are_phiflows_approximate_fraction_inside():
+    """clip(½ − d∞ / √½, 0, 1), d∞ the L∞ signed distance of the cell centre to the box."""
+    r = np.sqrt(0.5)
+    field = one_box((5.0, 5.0), (2.25, 2.75))  # y in [2.75, 7.25], x in [2.25, 7.75]
+    assert field[4, 4] == 1.0
+    # Cell 2's centre 2.5 lies 0.25 outside the y edges (below and, for cell 7, above).
+    assert field[2, 4] == pytest.approx(0.5 - 0.25 / r)
+    assert field[7, 4] == pytest.approx(0.5 - 0.25 / r)
+    # ... and 0.25 inside the x edge: more than the covered 0.75.
+    assert field[4, 2] == pytest.approx(0.5 + 0.25 / r)
+    # The corner takes the larger distance (L∞), not the product of the fractions.
+    assert field[2, 2] == pytest.approx(0.5 - 0.25 / r)
+    assert field[4, 1] == 0.0  # 0.75 outside
+
+
+def test_hard_edges_fill_cells_whose_centre_is_inside():
+    field = one_box((5.0, 5.0), (2.25, 3.0), edges="hard")
+    assert field[2, 4] == 0.0 and field[3, 4] == 1.0 and field[3, 2] == 1.0
+    with pytest.raises(ValueError, match="edges='soft'"):
+        one_box((5.0, 5.0), (1.0, 1.0), edges="soft")
+
+
+def test_every_box_lies_wholly_inside_the_domain():
+    strength, centre, half = heat.random_box_parameters(
+        256, tf.constant([4, 2], tf.int64), (64, 48), (4, 10), 10.0, 0.8, True, tf.float64
+    )
+    low, high = (centre - half).numpy(), (centre + half).numpy()
+    assert low.min() >= 0 and (high <= np.array([64, 48])).all()
+    # The clipping acts: boxes near the margin touch the border instead of crossing it.
+    assert (low.min(axis=(0, 1)) < 1e-9).all()
+    assert strength.numpy().min() >= 0
+    _, unclipped, _ = heat.random_box_parameters(
+        256, tf.constant([4, 2], tf.int64), (64, 48), (4, 10), 10.0, 0.8, False, tf.float64
+    )
+    assert (unclipped - half).numpy().min() < -1
+
+
+def test_identity_guess_error_is_the_authors():
+    """Mean ‖y* − x*‖₁ of the authors' data: 274.5 ± 1.6 over 4,800 of their examples
+    (their generator run with PhiFlow 3.4, docs/poisson_heat.md); hard 0/1 edges give 289."""
+    x = heat.random_boxes(1024, tf.constant([0, 0], tf.int64), dtype=tf.float64)
+    error = np.abs((x - heat.simulate(x, NU_T)).numpy()).sum(axis=(1, 2)).mean()
+    assert error == pytest.approx(274.5, rel=0.03)
+
+
 def test_random_boxes_statistics_and_determinism():
     x = boxes(batch=64, grid=(32, 32), max_half_size=1.0)
     again = boxes(batch=64, grid=(32, 32), max_half_size=1.0)
