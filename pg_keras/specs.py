@@ -13,16 +13,30 @@ import dataclasses
 from typing import ClassVar
 
 __all__ = [
+    "NETWORK_DTYPES",
+    "NETWORK_INITS",
+    "NETWORK_OUTPUT_INITS",
     "PHYSICS_DTYPES",
     "PhysicsPrecision",
     "Spec",
     "UNetSpec",
     "check_at_least",
+    "check_choice",
     "check_physics_dtype",
     "check_positive",
 ]
 
 PHYSICS_DTYPES = ("float32", "float64")
+#: How the U-Net's hidden convolutions start: "fan-in-uniform" draws kernels and biases
+#: from U(±1/√fan_in), PyTorch's default for `Conv2d` and so the authors'; "glorot" is
+#: Keras's default (glorot-uniform kernels, zero biases).
+NETWORK_INITS = ("fan-in-uniform", "glorot")
+#: How its final 1×1 convolution starts: "zeros" makes the first prediction constant
+#: (heat's mean shift then predicts mean(y*)); or as the hidden ones.
+NETWORK_OUTPUT_INITS = ("zeros", *NETWORK_INITS)
+#: "bfloat16" runs every layer but the output in bfloat16 with float32 weights
+#: (Keras's "mixed_bfloat16"); the output layer stays float32.
+NETWORK_DTYPES = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +62,12 @@ def check_at_least(spec: object, least: int, *names: str) -> None:
         value = getattr(spec, name)
         if not isinstance(value, int) or value < least:
             raise ValueError(f"Expected `{name}` >= {least}. Received: {name}={value!r}")
+
+
+def check_choice(name: str, value: object, allowed: tuple) -> None:
+    """A ValueError naming `name` unless `value` is one of `allowed`."""
+    if value not in allowed:
+        raise ValueError(f"Expected `{name}` in {allowed}. Received: {name}={value!r}")
 
 
 def check_physics_dtype(value: str, allowed: tuple[str, ...] = PHYSICS_DTYPES, why: str = ""):
@@ -81,11 +101,26 @@ class PhysicsPrecision(Spec):
 
 @dataclasses.dataclass(frozen=True)
 class UNetSpec(Spec):
-    """The B.3 U-Net's shape (`pg_keras.networks.unet`): resolution levels and base filters."""
+    """The B.3 U-Net (`pg_keras.networks.unet`): resolution levels, base filters, how it
+    starts, batch norm's ε and the dtype it computes in.
+
+    The defaults follow the authors' PyTorch networks (fan-in-uniform init, ε 1e-5)
+    except the output layer, which starts at zero: on heat that lowered the error after
+    300 steps by a fifth for the PG and a quarter for backprop (docs/poisson_heat.md,
+    "Heat against the authors' stack").
+    """
 
     levels: int = 4
     filters: int = 16
+    network_init: str = "fan-in-uniform"
+    network_output_init: str = "zeros"
+    bn_epsilon: float = 1e-5
+    network_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         check_at_least(self, 1, "levels", "filters")
+        check_choice("network_init", self.network_init, NETWORK_INITS)
+        check_choice("network_output_init", self.network_output_init, NETWORK_OUTPUT_INITS)
+        check_choice("network_dtype", self.network_dtype, NETWORK_DTYPES)
+        check_positive(self, "bn_epsilon")
         super().__post_init__()

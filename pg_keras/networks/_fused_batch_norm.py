@@ -9,9 +9,9 @@ gradient in another, for the same function.
 
 Same layer otherwise: same weights, initialisers, config and inference path
 (Keras's own); `momentum` is read at call time, as `calibrate_batch_norm`
-needs. Only the plain case is fused (training, trainable, NHWC float32, last
-axis, center and scale, no mask, no renorm or synchronisation); anything else
-falls back to Keras.
+needs. Only the plain case is fused (training, trainable, NHWC float32, or
+bfloat16 with float32 statistics, last axis, center and scale, no mask, no
+renorm or synchronisation); anything else falls back to Keras.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             and keras.backend.backend() == "tensorflow"
             and len(inputs.shape) == 4
             and self.axis in (-1, 3)
-            and inputs.dtype == tf.float32
+            and inputs.dtype in (tf.float32, tf.bfloat16)
             and self.center
             and self.scale
             and not self.renorm

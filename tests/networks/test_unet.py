@@ -1,9 +1,12 @@
 """The B.3 U-Net: shapes, parameter count, configuration errors."""
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from pg_keras.networks import unet
+from pg_keras.networks._fused_batch_norm import FusedBatchNormalization
 
 
 def test_paper_unet_has_the_papers_trainable_parameter_count():
@@ -37,3 +40,58 @@ def test_fluid_unet_with_channels_has_the_papers_b5_parameter_count():
 def test_unet_rejects_nonpositive_channels():
     with pytest.raises(ValueError, match="in_channels=0"):
         unet((8, 8), levels=2, in_channels=0)
+
+
+def _conv_layers(model):
+    return [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+
+
+def test_hidden_convolutions_start_like_pytorchs_and_the_output_at_zero():
+    keras.utils.set_random_seed(0)
+    model = unet((16, 16), levels=2, filters=8)
+    *hidden, output = _conv_layers(model)
+    for layer in hidden:
+        bound = 1 / np.sqrt(np.prod(layer.kernel.shape[:-1]))
+        for weights in (layer.kernel.numpy(), layer.bias.numpy()):
+            assert np.abs(weights).max() <= bound
+        # Drawn over the whole range, biases too (Keras's default would leave them 0).
+        assert np.abs(layer.kernel.numpy()).max() > 0.9 * bound
+        assert np.abs(layer.bias.numpy()).max() > 0.3 * bound
+    assert not output.kernel.numpy().any() and not output.bias.numpy().any()
+    out = model(np.random.default_rng(0).normal(size=[2, 16, 16]).astype("float32"))
+    assert not np.asarray(out).any()
+    assert all(layer.epsilon == 1e-5 for layer in model.layers if "bn" in layer.name)
+
+
+def test_glorot_init_is_kerass_default():
+    keras.utils.set_random_seed(0)
+    model = unet((16, 16), levels=2, filters=8, init="glorot", output_init="glorot")
+    for layer in _conv_layers(model):
+        assert not layer.bias.numpy().any() and layer.kernel.numpy().any()
+    with pytest.raises(ValueError, match="init='he'"):
+        unet((16, 16), levels=2, init="he")
+
+
+def test_bfloat16_network_computes_in_bfloat16_and_answers_in_float32():
+    keras.utils.set_random_seed(0)
+    plain = unet((16, 16), levels=2, filters=8, output_init="glorot")
+    mixed = unet((16, 16), levels=2, filters=8, output_init="glorot", compute_dtype="bfloat16")
+    mixed.set_weights(plain.get_weights())
+    assert all(w.dtype == "float32" for w in mixed.weights)
+    assert mixed.get_layer("down0_conv0").compute_dtype == "bfloat16"
+    x = np.random.default_rng(1).normal(size=[4, 16, 16]).astype("float32")
+    for training in (True, False):
+        want, got = plain(x, training=training), mixed(x, training=training)
+        assert got.dtype == "float32"
+        scale = np.abs(np.asarray(want)).max()
+        # bfloat16 keeps 8 bits: close, but not float32-close.
+        np.testing.assert_allclose(got, want, atol=0.1 * scale)
+        assert np.abs(np.asarray(got) - np.asarray(want)).max() > 1e-5 * scale
+
+
+def test_bfloat16_batch_norm_takes_the_fused_kernel():
+    layer = FusedBatchNormalization(dtype="mixed_bfloat16")
+    x = tf.cast(tf.random.stateless_normal([2, 4, 4, 3], [0, 1]), tf.bfloat16)
+    layer.build(x.shape)
+    assert layer._fusable(x, training=True, mask=None)
+    assert layer(x, training=True).dtype == tf.bfloat16
