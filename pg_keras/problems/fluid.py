@@ -299,7 +299,19 @@ class FluidProblem(Problem):
         zero prediction (x_mae 9.9), while this one reached 4.0 (see docs/fluid.md).
         """
         n = self.spec.resolution
-        return unet((n, n), levels=5, filters=16, name="fluid_unet", in_channels=2, out_channels=2)
+        # Keras's init and batch norm ε, as this net was measured with; the heat and
+        # Poisson defaults (PyTorch's init, a zero output layer) are not measured here.
+        return unet(
+            (n, n),
+            levels=5,
+            filters=16,
+            name="fluid_unet",
+            in_channels=2,
+            out_channels=2,
+            init="glorot",
+            output_init="glorot",
+            bn_epsilon=1e-3,
+        )
 
     def image_summary(self, batch: Batch, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         """TensorBoard strip per example: m0, m*, |v0| predicted, |v0*|, P(x).

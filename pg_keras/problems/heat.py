@@ -4,7 +4,8 @@
 exactly in Fourier space (`pg_keras.physics.heat`), in float64. The network
 (the B.3 U-Net) sees `y*` and predicts `x`; diffusion keeps the mean, so its
 output is shifted to `mean(x) = mean(y*)` (`postprocess`), as the authors do.
-x* is a sum of 4–10 random boxes (`pg_keras.physics.heat.random_boxes`).
+x* is a sum of 4–10 random boxes (`pg_keras.physics.heat.random_boxes`), each
+wholly inside the domain, with the authors' soft edges (`box_edges`).
 
 Schemes (Adam, lr 1e-3, batch 128 by default as in the authors' code):
 
@@ -31,14 +32,14 @@ import keras
 import tensorflow as tf
 
 from pg_keras.batch import X_TARGET, Y_TARGET, Batch, PhysicsInputs
-from pg_keras.networks import unet
+from pg_keras.networks import unet_from_spec
 from pg_keras.physics import heat as physics
 from pg_keras.problems._images import field_strip
 from pg_keras.problems.base import Problem, Scheme
 from pg_keras.rules import LBFGS
 from pg_keras.rules.base import BackwardContext
 from pg_keras.solving import gradient_descent, inverse_iteration_solver
-from pg_keras.specs import PhysicsPrecision, Spec, UNetSpec
+from pg_keras.specs import PhysicsPrecision, Spec, UNetSpec, check_choice
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,13 +57,21 @@ class HeatPhysics(PhysicsPrecision):
 
 @dataclasses.dataclass(frozen=True)
 class BoxData(Spec):
-    """x*: `min_boxes`–`max_boxes` boxes of half-size below `max_half_size` cells."""
+    """x*: `min_boxes`–`max_boxes` boxes of half-size below `max_half_size` cells.
+
+    `box_edges` says how a box meets the cells it cuts (`physics.BOX_EDGES`: the
+    authors' PhiFlow soft edges by default); `clip_boxes` moves each centre so the
+    box lies wholly inside the domain, as the authors do.
+    """
 
     min_boxes: int = 4
     max_boxes: int = 10
     max_half_size: float = 10.0
+    box_edges: str = "authors"
+    clip_boxes: bool = True
 
     def __post_init__(self):
+        check_choice("box_edges", self.box_edges, physics.BOX_EDGES)
         if not 0 < self.min_boxes <= self.max_boxes:
             raise ValueError(
                 "Expected 0 < min_boxes <= max_boxes. "
@@ -107,13 +116,15 @@ class HeatProblem(Problem):
             (spec.ny, spec.nx),
             (spec.min_boxes, spec.max_boxes),
             spec.max_half_size,
+            edges=spec.box_edges,
+            clip=spec.clip_boxes,
             dtype=tf.float64,
         )
         # Kept in float64: rounding y* to float32 would add noise the inverse must then reject.
         return {Y_TARGET: physics.simulate(x, spec.nu_t, spec.dx), X_TARGET: x}
 
     def build_network(self) -> keras.Model:
-        return unet((self.spec.ny, self.spec.nx), self.spec.levels, self.spec.filters, "heat_unet")
+        return unet_from_spec(self.spec, "heat_unet")
 
     def postprocess(self, x: tf.Tensor, batch: Batch) -> tf.Tensor:
         """Shifts each prediction to the mean of its `y*` (diffusion keeps the mean)."""

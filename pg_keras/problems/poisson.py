@@ -32,7 +32,7 @@ import keras
 import tensorflow as tf
 
 from pg_keras.batch import X_TARGET, Y_TARGET, Batch
-from pg_keras.networks import unet
+from pg_keras.networks import unet_from_spec
 from pg_keras.physics import fields
 from pg_keras.physics import poisson as physics
 from pg_keras.problems._images import field_strip
@@ -112,8 +112,7 @@ class PoissonProblem(Problem):
         return {Y_TARGET: self.simulate(x, {}), X_TARGET: x}
 
     def build_network(self) -> keras.Model:
-        spec = self.spec
-        return unet((spec.ny, spec.nx), spec.levels, spec.filters, "poisson_unet")
+        return unet_from_spec(self.spec, "poisson_unet")
 
     def inverse(self, context: BackwardContext) -> tf.Tensor:
         """The analytic inverse `x̃ = x − ∇²(y − y*)`: one Laplacian, no implicit solve."""

@@ -107,3 +107,17 @@ def test_field_figures_script_runs_on_a_tiny_compare(tmp_path):
     assert field_figures.main(args) == 0
     for name in ("heat_curves.png", "heat_examples.png", "heat_solvers.png", "heat_solvers.json"):
         assert (out / name).stat().st_size > 0
+
+
+def test_spec_network_fields_reach_the_unet():
+    plain = get_problem("heat", TINY).build_network()
+    assert not plain.get_layer("x_map").kernel.numpy().any()  # starts at zero by default
+    keras_like = get_problem(
+        "heat", {**TINY, "network_init": "glorot", "network_output_init": "glorot"}
+    ).build_network()
+    assert keras_like.get_layer("x_map").kernel.numpy().any()
+    assert not keras_like.get_layer("down0_conv0").bias.numpy().any()
+    with pytest.raises(ValueError, match="network_dtype='float16'"):
+        HeatSpec(network_dtype="float16")
+    with pytest.raises(ValueError, match="box_edges='soft'"):
+        HeatSpec(box_edges="soft")
