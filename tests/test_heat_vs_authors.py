@@ -1,6 +1,8 @@
 """`scripts/heat_vs_authors.py` end to end on a 16 × 16 heat grid, with a stand-in peer."""
 
+import argparse
 import json
+import subprocess
 import sys
 import textwrap
 
@@ -52,6 +54,7 @@ def test_authors_report_with_a_stand_in_peer(tmp_path):
     report = json.loads(out.read_text())
     entry = report["per_seed"][0]
     assert entry["authors"] == {"sip": 1e9, "adam": 2e9}
+    assert report["authors_learned"] == {"0": "in this run"}
     pg_run = report["ours"]["results"]["inverse-physics"]["runs"][0]
     expected = sum(x_mae for step, _, x_mae in pg_run["curve"] if step > 10) / 10
     assert entry["ours"]["inverse-physics"] == pytest.approx(expected)
@@ -79,3 +82,15 @@ def test_ablation_rows(tmp_path, monkeypatch):
     assert report["rows"][1]["adjoint"]["0"] == pytest.approx(expected)
     with pytest.raises(SystemExit):
         hva.main(["ablation", "--steps", "50"])
+
+
+def test_peer_learn_is_kept_only_when_it_matches(tmp_path):
+    kept = {"steps": 60, "batch": 4, "seed": 0, "results": {"sip": {}, "adam": {}}}
+    (tmp_path / "peer_seed0.json").write_text(json.dumps(kept))
+    args = argparse.Namespace(
+        peer_python="false", peer_script="x", workdir=tmp_path, steps=60, batch=4
+    )
+    assert hva._peer_learn(args, 0)["learned"].startswith("earlier, peer_seed0.json of ")
+    args.steps = 300  # no longer the run asked for: runs the peer, here `false`, which fails
+    with pytest.raises(subprocess.CalledProcessError):
+        hva._peer_learn(args, 0)
