@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean protos
 
 venv: $(STAMP)
 
@@ -24,6 +24,22 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check pg_keras serving scripts tests docs/examples
 	$(PY) -m ruff format --check pg_keras serving scripts tests docs/examples
+
+# The V2 (Open Inference Protocol) gRPC modules, regenerated from serving/protos/*.proto and
+# committed, so that neither `make venv` nor `make test` needs protoc. grpcio-tools is not in
+# requirements.txt: it wants setuptools>=77, which the pinned set does not have. Its own venv, inside .venv.
+# The message classes go into a descriptor pool of their own: Triton's client registers the
+# same `inference.*` names in the default pool, and both must load in one test process.
+PROTOS_VENV := $(VENV)/protos-tools
+protos:
+	test -x $(PROTOS_VENV)/bin/python || $(PYTHON) -m venv $(PROTOS_VENV)
+	$(PROTOS_VENV)/bin/pip install --quiet --no-deps grpcio-tools==1.85.1 protobuf==7.36.2 grpcio==1.85.3
+	$(PROTOS_VENV)/bin/python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. \
+	  serving/protos/grpc_predict_v2.proto
+	sed -i 's/_descriptor_pool.Default()/_descriptor_pool.DescriptorPool()/' \
+	  serving/protos/grpc_predict_v2_pb2.py
+	for f in serving/protos/*_pb2*.py; do sed -i '1i # ruff: noqa' $$f; done
+	$(PY) -m ruff format serving/protos
 
 clean:
 	rm -rf $(VENV) runs

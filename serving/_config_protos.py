@@ -1,9 +1,9 @@
 """Messages TF Serving defines in protos that `tensorflow-serving-api` does not ship.
 
 `BatchingParameters` (servables/tensorflow/session_bundle_config.proto), `MonitoringConfig`
-(config/monitoring_config.proto) and the two `grpc.health.v1` messages, with the same package,
-message names, field names and numbers as the originals, so the text files and wire bytes
-are interchangeable with the real server's. Built as descriptors at import: no protoc needed.
+(config/monitoring_config.proto) and `SSLConfig` (config/ssl_config.proto), with the same
+package, message names, field names and numbers as the originals, so the text files are
+interchangeable with the real server's. Built as descriptors at import: no protoc needed.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from google.protobuf import (
 
 __all__ = [
     "BatchingParameters",
-    "HealthCheckRequest",
-    "HealthCheckResponse",
     "MonitoringConfig",
     "PrometheusConfig",
+    "SSLConfig",
     "read_text_proto",
 ]
 
@@ -82,23 +81,15 @@ _field(_prometheus, "path", 2, _F.TYPE_STRING)
 _config = _monitoring.message_type.add(name="MonitoringConfig")
 _field(_config, "prometheus_config", 1, _F.TYPE_MESSAGE, ".tensorflow.serving.PrometheusConfig")
 
-# grpc/health/v1/health.proto
-_health = _file("pg_keras_serving/health.proto", "grpc.health.v1")
-_request = _health.message_type.add(name="HealthCheckRequest")
-_field(_request, "service", 1, _F.TYPE_STRING)
-_response = _health.message_type.add(name="HealthCheckResponse")
-_status = _response.enum_type.add(name="ServingStatus")
-for _number, _name in enumerate(("UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN")):
-    _status.value.add(name=_name, number=_number)
-_field(
-    _response,
-    "status",
-    1,
-    _F.TYPE_ENUM,
-    ".grpc.health.v1.HealthCheckResponse.ServingStatus",
-)
+# ssl_config.proto: PEM texts (not paths), as the real server's --ssl_config_file holds them.
+_ssl = _file("pg_keras_serving/ssl_config.proto", "tensorflow.serving")
+_ssl_config = _ssl.message_type.add(name="SSLConfig")
+_field(_ssl_config, "server_key", 1, _F.TYPE_STRING)
+_field(_ssl_config, "server_cert", 2, _F.TYPE_STRING)
+_field(_ssl_config, "custom_ca", 3, _F.TYPE_STRING)
+_field(_ssl_config, "client_verify", 4, _F.TYPE_BOOL)
 
-for _proto in (_batching, _monitoring, _health):
+for _proto in (_batching, _monitoring, _ssl):
     _build(_proto)
 
 
@@ -109,8 +100,7 @@ def _class(full_name: str) -> type:
 BatchingParameters = _class("tensorflow.serving.BatchingParameters")
 PrometheusConfig = _class("tensorflow.serving.PrometheusConfig")
 MonitoringConfig = _class("tensorflow.serving.MonitoringConfig")
-HealthCheckRequest = _class("grpc.health.v1.HealthCheckRequest")
-HealthCheckResponse = _class("grpc.health.v1.HealthCheckResponse")
+SSLConfig = _class("tensorflow.serving.SSLConfig")
 
 
 M = TypeVar("M", bound=message.Message)

@@ -53,6 +53,9 @@ class ServerOptions:
     batching_parameters_file: str = ""
     monitoring_config_file: str = ""
     enable_grpc_healthcheck_service: bool = False
+    ssl_config_file: str = ""
+    # This server's own (not flags of tensorflow_model_server; named --pg_*).
+    pg_rest_ssl_config_file: str = ""
     # This server's own limits (not flags of tensorflow_model_server; named --pg_*).
     pg_rest_max_body_bytes: int = 64 * 2**20
     pg_rest_max_connections: int = 1024
@@ -83,7 +86,6 @@ _UNSUPPORTED = (
         False,
         "per-model batching parameters are not implemented",
     ),
-    ("ssl_config_file", str, "", "TLS is not implemented"),
     ("use_alts_credentials", _bool, False, "ALTS credentials are not implemented"),
     ("platform_config_file", str, "", "platform configs are not implemented"),
     ("thread_pool_factory_config_file", str, "", "custom thread pools are not implemented"),
@@ -324,6 +326,23 @@ def _parser() -> argparse.ArgumentParser:
         False,
         "Serve grpc.health.v1.Health on the gRPC port.",
     )
+    _add(
+        parser,
+        "ssl_config_file",
+        str,
+        "",
+        "Text-format SSLConfig (server_key, server_cert, custom_ca, client_verify: PEM texts) "
+        "for TLS on the gRPC port.",
+    )
+    _add(
+        parser,
+        "pg_rest_ssl_config_file",
+        str,
+        "",
+        "Text-format SSLConfig, as --ssl_config_file (it may be the same file), for HTTPS on "
+        "the REST port; client_verify then requires client certificates there too. Not a "
+        "flag of tensorflow_model_server, whose REST has no TLS.",
+    )
     _add_own_limits(parser, defaults)
     _add(parser, "version", _bool, False, "Print the version and exit.")
     _add(parser, "verbose", _bool, False, "Log every REST request (not a real server flag).")
@@ -414,5 +433,7 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions | None:
         batching_parameters_file=args.batching_parameters_file,
         monitoring_config_file=args.monitoring_config_file,
         enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
+        ssl_config_file=args.ssl_config_file,
+        pg_rest_ssl_config_file=args.pg_rest_ssl_config_file,
         **{name: getattr(args, name) for name, _, _ in _OWN_LIMITS},
     )

@@ -1,4 +1,6 @@
-"""The gRPC front end: `tensorflow.serving.PredictionService` and `ModelService`.
+"""The gRPC front end: `tensorflow.serving.PredictionService` and `ModelService`, beside the
+Open Inference Protocol's `inference.GRPCInferenceService` (`serving.grpc_v2`) and standard
+health (`serving.health`) on the same port.
 
 Behaviour and messages follow tensorflow_serving/model_servers/prediction_service_impl.cc,
 model_service_impl.cc and servables/tensorflow/predict_util.cc. Requests run on the gRPC
@@ -16,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 from tensorflow_serving.apis import (
@@ -41,6 +43,10 @@ from serving.limits import AdmissionGate, RequestLimits, check_cost, check_decla
 from serving.manager import ServableManager
 from serving.monitoring import Metrics
 from serving.servable import DEFAULT_SIGNATURE, Servable
+
+if TYPE_CHECKING:
+    from serving.health import HealthStatuses
+    from serving.v2 import V2Api
 
 __all__ = ["GrpcServer", "ModelServicer", "PredictionServicer"]
 
@@ -255,7 +261,8 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 class GrpcServer:
-    """Both services on `host:port` (port 0 picks a free one; see `.port`)."""
+    """The services on `host:port` (port 0 picks a free one; see `.port`): TF Serving's two,
+    V2's if `v2` is given, health if `health` is; TLS with `credentials`."""
 
     def __init__(
         self,
@@ -266,8 +273,10 @@ class GrpcServer:
         tensor_content_outputs: bool = False,
         check_method_name: bool = False,
         metrics: Metrics | None = None,
-        health: grpc.GenericRpcHandler | None = None,
+        health: HealthStatuses | None = None,
         request_limits: RequestLimits | None = None,
+        v2: V2Api | None = None,
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         if max_threads < 1:
             raise ValueError(f"Expected `max_threads` >= 1. Received: max_threads={max_threads}")
@@ -297,10 +306,17 @@ class GrpcServer:
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
             ModelServicer(manager, metrics), self._server
         )
+        if v2 is not None:
+            from serving import grpc_v2
+
+            grpc_v2.add_to_server(self._server, v2, self.gate, metrics)
         if health is not None:
-            self._server.add_generic_rpc_handlers((health,))
+            health.add_to_server(self._server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self._port = self._server.add_insecure_port(address)
+        if credentials is not None:
+            self._port = self._server.add_secure_port(address, credentials)
+        else:
+            self._port = self._server.add_insecure_port(address)
         if self._port == 0:
             raise OSError(f"Cannot bind the gRPC server to {address}")
 

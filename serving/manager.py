@@ -91,7 +91,8 @@ class ServableManager:
     """Loads the versions a ModelServerConfig asks for and resolves requests to them.
 
     `prepare` runs on each freshly loaded servable before it is published (warm-up; it may
-    raise ServingError to fail the load). `on_event` hears every load and unload (metrics).
+    raise ServingError to fail the load). `on_event` hears every load and unload (metrics);
+    `on_change` is called after every change of what is served (health statuses).
     A version that fails to load is retried on later polls, at most `max_num_load_retries`
     times and no sooner than `load_retry_interval_s` after the previous try, as the real
     server's `--max_num_load_retries` / `--load_retry_interval_micros`.
@@ -106,8 +107,10 @@ class ServableManager:
         on_event: Callable[[LoadEvent], None] | None = None,
         max_num_load_retries: int = 5,
         load_retry_interval_s: float = 60.0,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         model_config.validate_model_server_config(config)
+        self.on_change = on_change
         self._config = config
         self._tags = tuple(saved_model_tags)
         self._allow_unavailable_labels = allow_version_labels_for_unavailable_models
@@ -167,6 +170,8 @@ class ServableManager:
             else:
                 models[name] = snapshot
             self._models = models
+        if self.on_change is not None:
+            self.on_change()
 
     def _event(self, event: LoadEvent) -> None:
         if self._on_event is not None:
@@ -317,6 +322,11 @@ class ServableManager:
         """True once the model has a version loaded and warmed up."""
         snapshot = self._models.get(name)
         return snapshot is not None and bool(snapshot.servables)
+
+    def loaded_versions(self, name: str) -> list[int]:
+        """The versions of `name` that serve now, in increasing order."""
+        snapshot = self._models.get(name)
+        return sorted(snapshot.servables) if snapshot is not None else []
 
     def get(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable a request names; errors read exactly as the real server's."""

@@ -1,19 +1,23 @@
-"""The REST front end: TF Serving's `/v1/models/...` API on aiohttp's low-level HTTP server.
-
-Paths, status codes and error texts follow tensorflow_serving/model_servers/
-http_rest_api_handler.cc and http_rest_api_util.cc. What a client may ask of it is bounded:
+"""The REST front end on aiohttp's low-level HTTP server: TF Serving's `/v1/models/...` API
+(`serving._rest_v1`) and the Open Inference Protocol's `/v2/...` (`serving._rest_v2`) on one
+port. What a client may ask of it is bounded:
 
 - One event-loop thread owns every connection. It reads each request, answers status,
-  metadata, readiness and metrics itself (none of them touches TF), and writes every answer
-  under `--pg_rest_write_timeout_seconds`: a client that does not read its answer is cut off
-  then, and never holds a thread meanwhile.
-- Predict calls run on `--rest_api_num_threads` threads (the compute slots). At most
-  `--pg_max_queued_requests` more may wait for one (their bodies being read or queued); the
-  next is answered 503 at once. A slot is free again as soon as its answer is computed.
+  metadata, health, readiness and metrics itself (none of them touches TF), and writes every
+  answer under `--pg_rest_write_timeout_seconds`: a client that does not read its answer is
+  cut off then, and never holds a thread meanwhile.
+- Predict and infer calls run on `--rest_api_num_threads` threads (the compute slots). At
+  most `--pg_max_queued_requests` more may wait for one (their bodies being read or queued);
+  the next is answered 503 at once. A slot is free again as soon as its answer is computed.
 - Bodies: a Content-Length over `--pg_rest_max_body_bytes` is answered 413 before a byte of
-  the body is read; a chunked body is read only up to it.
+  the body is read; a chunked or compressed body (`Content-Encoding: gzip`, decompressed a
+  bounded piece at a time) is read only up to that many bytes *after* decompression, so a
+  gzip bomb is refused after at most the limit, never held whole.
+- Answers are gzip-compressed (`Content-Encoding: gzip`) when the request's
+  `Accept-Encoding` accepts gzip; a predict answer on its compute thread, not the loop.
 - Connections: at most `--pg_rest_max_connections` (one more is answered 503 and closed);
   one idle, or sending no complete request, for `--pg_rest_idle_timeout_seconds` is closed.
+  TLS when the server is given an SSL context (`--pg_rest_ssl_config_file`).
 - The HTTP parser (llhttp) refuses a bad request line, two Content-Length headers or a bad
   chunk size with 400 and closes the connection, so nothing after them can pass for another
   request. Every answer, those included, has a JSON body.
@@ -24,57 +28,43 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import gzip
 import re
-import resource
 import socket
-import sys
+import ssl
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 
 from aiohttp import http_exceptions, web, web_protocol
-from google.protobuf import json_format
-from tensorflow_serving.apis import get_model_metadata_pb2
 
-from serving import _json_tensor, _responses
+from serving import _json_tensor
+from serving._http_connections import SERVER_HEADER, WebServer, connection_cap, log
+from serving._rest_v1 import RestAnswer, RestApi
+from serving._rest_v2 import RestV2
 from serving.errors import (
     DeadlineExceededError,
     FailedPreconditionError,
-    InternalError,
     InvalidArgumentError,
     ServingError,
     UnavailableError,
-    UnimplementedError,
 )
-from serving.limits import AdmissionGate, RequestLimits, check_cost, check_declared_inputs
+from serving.limits import AdmissionGate, RequestLimits
 from serving.manager import ServableManager
 from serving.monitoring import Metrics
+from serving.v2 import V2Api
 
 __all__ = ["RestApi", "RestLimits", "RestServer", "Route"]
 
-#: A GET path outside /v1 (readiness, Prometheus): the rest of the path after the route's own
-#: -> (status, body, content type).
+#: A GET path outside /v1 and /v2 (readiness, Prometheus): the rest of the path after the
+#: route's own -> (status, body, content type).
 Route = Callable[[str], tuple[int, bytes, str]]
 
-_PREDICTION_PATH = re.compile(
-    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
-    re.IGNORECASE,
-)
-_STATUS_PATH = re.compile(
-    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
-    re.IGNORECASE,
-)
-_API_PATH = re.compile(r"/v1/.*", re.IGNORECASE)
+_V1_PATH = re.compile(r"/v1/.*", re.IGNORECASE)
 _CORS_ORIGIN = re.compile(r"https?://")
-_INT64_MAX = 2**63 - 1
-_JSON = "application/json"
-# Names no software version: the real server's REST answers carry no Server header at all,
-# and aiohttp would otherwise add its own and Python's versions.
-_SERVER_HEADER = "pg-model-server"
-# File descriptors kept free for the gRPC server, model files and logs when the connection cap
-# is fitted under the process's limit.
-_RESERVED_FDS = 128
+# Fastest gzip level: answers are mostly float arrays, which level 9 shrinks little more.
+_GZIP_LEVEL = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,190 +85,6 @@ class RestLimits:
                 )
 
 
-def _parse_version(text: str | None) -> int | None:
-    if not text:
-        return None
-    version = int(text)
-    if version > _INT64_MAX:
-        raise InvalidArgumentError(f"Failed to convert version: {text} to numeric.")
-    return version
-
-
-def _proto_json(message: object, preserve_names: bool) -> str:
-    return json_format.MessageToJson(
-        message,
-        preserving_proto_field_name=preserve_names,
-        always_print_fields_with_no_presence=True,
-        indent=1,
-    )
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Answer:
-    status: int
-    payload: bytes
-    code: str  # canonical code, for metrics
-
-
-class RestApi:
-    """Answers one REST call: (method, path, body) -> (HTTP status, JSON body)."""
-
-    def __init__(
-        self,
-        manager: ServableManager,
-        check_method_name: bool = False,
-        metrics: Metrics | None = None,
-        request_limits: RequestLimits | None = None,
-    ) -> None:
-        self._manager = manager
-        self._check_method_name = check_method_name
-        self._metrics = metrics
-        self._request_limits = request_limits or RequestLimits()
-
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
-        """(HTTP status, JSON body) for one call."""
-        answer = self.answer(method, path, body)
-        return answer.status, answer.payload
-
-    def answer(
-        self,
-        method: str,
-        path: str,
-        body: bytes,
-        still_wanted: Callable[[], bool] | None = None,
-    ) -> _Answer:
-        """The answer to one call, observed in the metrics. `still_wanted()` is asked right
-        before the model runs: False (the client left) skips the TF call."""
-        start = time.perf_counter()
-        request: dict[str, str] = {}  # model name and API, once the path says them
-        try:
-            answer = _Answer(200, self._dispatch(method, path, body, request, still_wanted), "OK")
-        except ServingError as e:
-            answer = _Answer(e.http_status, _json_tensor.error_document(e.message), e.code)
-        except Exception as e:  # noqa: BLE001 - a bad request must never take the server down
-            # The details are for the log; the client learns only that it was not its fault.
-            _log(f"Internal error answering {method} {path}: {type(e).__name__}: {e}")
-            error = InternalError("Internal error while answering the request")
-            answer = _Answer(
-                error.http_status, _json_tensor.error_document(error.message), "INTERNAL"
-            )
-        self.observe(request, answer.code, time.perf_counter() - start)
-        return answer
-
-    def observe(self, request: Mapping[str, str], code: str, seconds: float) -> None:
-        if self._metrics is not None and request:
-            self._metrics.observe_request(request["model"], request["api"], "REST", code, seconds)
-
-    @staticmethod
-    def labels(method: str, path: str) -> dict[str, str]:
-        """{"model": ..., "api": ...} of a call, as far as its path says (for metrics)."""
-        if method == "POST" and (match := _PREDICTION_PATH.fullmatch(path)):
-            return {"model": urllib.parse.unquote(match.group(1)), "api": match.group(4)}
-        if method == "GET" and (match := _STATUS_PATH.fullmatch(path)) and match.group(1):
-            api = match.group(4) or "status"
-            return {"model": urllib.parse.unquote(match.group(1)), "api": api}
-        return {}
-
-    def _dispatch(
-        self,
-        method: str,
-        path: str,
-        body: bytes,
-        request: dict[str, str],
-        still_wanted: Callable[[], bool] | None,
-    ) -> bytes:
-        malformed = InvalidArgumentError(f"Malformed request: {method} {path}")
-        if method == "POST":
-            match = _PREDICTION_PATH.fullmatch(path)
-            if match is None:
-                raise malformed
-            name, version, label, verb = match.groups()
-            name, label = urllib.parse.unquote(name), label and urllib.parse.unquote(label)
-            request.update(model=name, api=verb)
-            version = _parse_version(version)
-            if verb == "predict":
-                return self._predict(name, version, label, body, still_wanted)
-            if verb in ("classify", "regress"):
-                raise UnimplementedError(
-                    f"The {verb} API is not implemented by this model server; use :predict."
-                )
-            raise malformed
-        if method == "GET":
-            match = _STATUS_PATH.fullmatch(path)
-            if match is None:
-                raise malformed
-            name, version, label, subresource = match.groups()
-            version = _parse_version(version)
-            if not name:
-                raise InvalidArgumentError("Missing model name in request.")
-            name, label = urllib.parse.unquote(name), label and urllib.parse.unquote(label)
-            request.update(model=name, api=subresource or "status")
-            if subresource == "metadata":
-                return self._metadata(name, version, label)
-            return self._status(name, version)
-        raise malformed
-
-    def _predict(
-        self,
-        name: str,
-        version: int | None,
-        label: str | None,
-        body: bytes,
-        still_wanted: Callable[[], bool] | None,
-    ) -> bytes:
-        doc = _json_tensor.parse_document(body)
-        signature_name = _json_tensor.signature_name_of(doc)
-        servable = self._manager.get(name, version, label)
-        try:
-            input_dtypes = servable.input_dtypes(signature_name)
-        except FailedPreconditionError:
-            raise InvalidArgumentError(
-                f'Serving signature name: "{signature_name or "serving_default"}" not found in '
-                "signature def"
-            ) from None
-        inputs, fmt = _json_tensor.tensors_from_document(
-            doc,
-            input_dtypes,
-            signature_name,
-            fast_numeric=b"true" not in body and b"false" not in body,
-        )
-        del doc  # the parsed JSON can be many times the arrays' size
-        shapes = {alias: array.shape for alias, array in inputs.items()}
-        signature = servable.signature_def(signature_name)
-        check_declared_inputs(signature, shapes, self._request_limits)
-        check_cost(inputs, self._request_limits)
-        outputs = servable.run(
-            signature_name,
-            inputs,
-            check_method_name=self._check_method_name,
-            still_wanted=still_wanted,
-        )
-        return _json_tensor.document_from_tensors(outputs, fmt)
-
-    def _status(self, name: str, version: int | None) -> bytes:
-        # As in the real server, a label does not narrow the status to one version.
-        response = _responses.model_status(self._manager, name, version)
-        return _proto_json(response, preserve_names=False).encode("utf-8")
-
-    def _metadata(self, name: str, version: int | None, label: str | None) -> bytes:
-        response = _responses.model_metadata(
-            self._manager, name, version, label, [_responses.SIGNATURE_DEF_FIELD]
-        )
-        signature_map = get_model_metadata_pb2.SignatureDefMap()
-        response.metadata[_responses.SIGNATURE_DEF_FIELD].Unpack(signature_map)
-        return (
-            '{\n"model_spec": '
-            + _proto_json(response.model_spec, preserve_names=True)
-            + ',\n"metadata": {"signature_def": '
-            + _proto_json(signature_map, preserve_names=True)
-            + "}\n}\n"
-        ).encode("utf-8")
-
-
 class _HttpError(Exception):
     """An answer decided before the API saw the call (413, 408, 503, ...)."""
 
@@ -289,114 +95,39 @@ class _HttpError(Exception):
         self.close = close
 
 
-def _raw_response(status: int, reason: str, message: str) -> bytes:
-    body = _json_tensor.error_document(message)
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {_JSON}\r\nContent-Length: {len(body)}\r\n"
-        f"Server: {_SERVER_HEADER}\r\nConnection: close\r\n\r\n"
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header accepts gzip (`gzip`, `x-gzip` or `*`, q > 0)."""
+    for item in accept_encoding.split(","):
+        token, _, params = item.strip().partition(";")
+        if token.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        quality = params.strip().lower()
+        if quality.startswith("q="):
+            try:
+                return float(quality[2:]) > 0
+            except ValueError:
+                return False
+        return True
+    return False
+
+
+def _compressed(answer: RestAnswer, gzip_wanted: bool) -> RestAnswer:
+    if not gzip_wanted or not answer.payload:
+        return answer
+    return dataclasses.replace(
+        answer,
+        payload=gzip.compress(answer.payload, compresslevel=_GZIP_LEVEL, mtime=0),
+        headers=(*answer.headers, ("Content-Encoding", "gzip")),
     )
-    return head.encode("ascii") + body
-
-
-class _Refusal(asyncio.Protocol):
-    """A connection over `--pg_rest_max_connections`: 503 as soon as it speaks, then closed."""
-
-    def __init__(self, cap: int, linger_s: float) -> None:
-        self._cap = cap
-        self._linger_s = linger_s
-        self._transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        asyncio.get_running_loop().call_later(self._linger_s, transport.abort)
-
-    def data_received(self, data: bytes) -> None:
-        assert self._transport is not None
-        if self._transport.is_closing():
-            return
-        message = (
-            f"Server is at capacity: {self._cap} connections are open "
-            "(--pg_rest_max_connections); retry later"
-        )
-        self._transport.write(_raw_response(503, "Service Unavailable", message))
-        self._transport.close()
-
-
-class _Connection(web_protocol.RequestHandler):
-    """aiohttp's connection handler, with JSON bodies for the errors its parser answers."""
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if request.writer.output_size > 0:
-            raise ConnectionError("Answer already started; cannot send an error after it")
-        if status >= 500:
-            _log(f"REST: {type(exc).__name__ if exc else 'error'} {exc or message}")
-            text = "Internal error while answering the request"
-        else:
-            # The parser's message, without the echo of the offending line under it.
-            text = f"Bad HTTP request: {str(message or status).splitlines()[0].rstrip(':')}"
-        response = web.Response(
-            status=status,
-            body=_json_tensor.error_document(text),
-            content_type=_JSON,
-            headers={"Server": _SERVER_HEADER},
-        )
-        response.force_close()
-        return response
-
-
-class _WebServer(web.Server):
-    """aiohttp's low-level server with a cap on connections and a record of them."""
-
-    def __init__(self, handler, max_connections: int, **kwargs) -> None:
-        super().__init__(handler, **kwargs)
-        self.max_connections = max_connections
-        self.transports: dict[web_protocol.RequestHandler, asyncio.Transport] = {}
-        # What the connection handler takes (the server's own options go to web.Server).
-        self._connection_options = {
-            k: v for k, v in kwargs.items() if k not in ("request_factory", "handler_cancellation")
-        }
-
-    def __call__(self) -> asyncio.Protocol:  # the protocol factory of the listening socket
-        loop = asyncio.get_running_loop()
-        if len(self.transports) >= self.max_connections:
-            return _Refusal(self.max_connections, linger_s=1.0)
-        return _Connection(self, loop=loop, **self._connection_options)
-
-    def connection_made(self, handler, transport) -> None:
-        super().connection_made(handler, transport)
-        self.transports[handler] = transport
-
-    def connection_lost(self, handler, exc=None) -> None:
-        super().connection_lost(handler, exc)
-        self.transports.pop(handler, None)
-
-
-def _connection_cap(wanted: int) -> int:
-    """`wanted`, or fewer if the process may not open that many files: at the descriptor limit
-    accept() fails and the port is as good as closed."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or wanted + _RESERVED_FDS <= soft:
-        return wanted
-    fitted = max(1, soft - _RESERVED_FDS)
-    _log(
-        f"--pg_rest_max_connections={wanted} lowered to {fitted}: the process may open only "
-        f"{soft} files (ulimit -n)"
-    )
-    return fitted
 
 
 class RestServer:
-    """The REST API on `host:port` (port 0 picks a free one; see `.port`).
+    """The REST APIs on `host:port` (port 0 picks a free one; see `.port`).
 
-    `routes` answer GET paths outside /v1 (readiness, Prometheus): a key ending in "/" takes
-    every path under it, the route getting the rest.
+    `routes` answer GET paths outside /v1 and /v2 (readiness, Prometheus): a key ending in
+    "/" takes every path under it, the route getting the rest. `v2` serves the Open
+    Inference Protocol under /v2 (without it /v2 paths are 404). `ssl_context` makes it
+    HTTPS.
     """
 
     def __init__(
@@ -413,16 +144,20 @@ class RestServer:
         routes: Mapping[str, Route] | None = None,
         limits: RestLimits | None = None,
         request_limits: RequestLimits | None = None,
+        v2: V2Api | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if num_threads < 1:
             raise ValueError(f"Expected `num_threads` >= 1. Received: num_threads={num_threads}")
         self._api = RestApi(manager, check_method_name, metrics, request_limits)
+        self._v2 = RestV2(v2, metrics) if v2 is not None else None
         self._timeout_s = timeout_in_ms / 1000.0 if timeout_in_ms > 0 else None
         self._enable_cors = enable_cors
         self._verbose = verbose
         self._routes = dict(routes or {})
         self.limits = limits or RestLimits()
-        self._max_connections = _connection_cap(self.limits.max_connections)
+        self._ssl_context = ssl_context
+        self._max_connections = connection_cap(self.limits.max_connections)
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=num_threads, thread_name_prefix="serving-rest"
         )
@@ -470,7 +205,7 @@ class RestServer:
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         self._stop_requested = asyncio.Event()
-        self._web = _WebServer(
+        self._web = WebServer(
             self._handle,
             max_connections=self._max_connections,
             request_factory=self._request_factory,
@@ -478,7 +213,12 @@ class RestServer:
             lingering_time=1.0,
             access_log=None,
         )
-        listener = await loop.create_server(self._web, sock=self._socket)
+        listener = await loop.create_server(
+            self._web,
+            sock=self._socket,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=self.limits.idle_timeout_s if self._ssl_context else None,
+        )
         self._started.set()
         await self._stop_requested.wait()
         listener.close()
@@ -522,8 +262,9 @@ class RestServer:
             client_max_size=self.limits.max_body_bytes,
         )
 
-    def _headers(self, content_type: str) -> dict[str, str]:
-        headers = {"Content-Type": content_type, "Server": _SERVER_HEADER}
+    def _headers(self, answer: RestAnswer) -> dict[str, str]:
+        headers = {"Content-Type": answer.content_type, "Server": SERVER_HEADER}
+        headers.update(answer.headers)
         if self._enable_cors:
             headers["Access-Control-Allow-Origin"] = "*"
             headers["Access-Control-Allow-Methods"] = "POST, GET"
@@ -531,56 +272,78 @@ class RestServer:
         return headers
 
     async def _send(
-        self,
-        request: web.BaseRequest,
-        status: int,
-        payload: bytes,
-        content_type: str = _JSON,
-        close: bool = False,
+        self, request: web.BaseRequest, answer: RestAnswer, close: bool = False
     ) -> web.StreamResponse:
         """Write one answer; a client that has not taken it after the write timeout is
         disconnected, so its answer holds memory no longer than that."""
-        response = web.StreamResponse(status=status, headers=self._headers(content_type))
-        response.content_length = len(payload)
+        response = web.StreamResponse(status=answer.status, headers=self._headers(answer))
+        response.content_length = len(answer.payload)
         if close:
             response.force_close()
         try:
             async with asyncio.timeout(self.limits.write_timeout_s):
                 await response.prepare(request)
-                await response.write_eof(payload)
+                await response.write_eof(answer.payload)
         except TimeoutError:
-            _log(
-                f"REST: answer of {len(payload)} bytes to {request.remote} not taken within "
-                f"{self.limits.write_timeout_s} s (--pg_rest_write_timeout_seconds); "
+            log(
+                f"REST: answer of {len(answer.payload)} bytes to {request.remote} not taken "
+                f"within {self.limits.write_timeout_s} s (--pg_rest_write_timeout_seconds); "
                 "connection closed"
             )
             if request.transport is not None:
                 request.transport.abort()
         if self._verbose:
-            _log(f"{request.remote} - {request.method} {request.raw_path} {status}")
+            log(f"{request.remote} - {request.method} {request.raw_path} {answer.status}")
         return response
 
     async def _send_error(self, request: web.BaseRequest, error: _HttpError) -> web.StreamResponse:
         payload = _json_tensor.error_document(error.error.message)
-        return await self._send(request, error.status, payload, close=error.close)
+        answer = RestAnswer(error.status, payload, error.error.code)
+        return await self._send(request, answer, close=error.close)
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.raw_path.split("?", 1)[0]
         method = request.method
+        gzip_wanted = accepts_gzip(request.headers.get("Accept-Encoding", ""))
         try:
             if method == "GET" and (route := self._route(path)) is not None:
                 status, payload, content_type = route
-                return await self._send(request, status, payload, content_type)
-            if not _API_PATH.fullmatch(path):
+                answer = RestAnswer(status, payload, "OK", content_type)
+                return await self._send(request, _compressed(answer, gzip_wanted))
+            if self._v2 is not None and self._v2.owns(path):
+                return await self._handle_v2(request, method, path, gzip_wanted)
+            if not _V1_PATH.fullmatch(path):
                 raise _HttpError(InvalidArgumentError(f"Not found: {method} {path}"), status=404)
             if method == "OPTIONS":
                 return await self._preflight(request)
             if method != "POST":  # status and metadata: no TF call, answered here
                 answer = self._api.answer(method, path, b"")
-                return await self._send(request, answer.status, answer.payload)
-            return await self._predict(request, path)
+                return await self._send(request, _compressed(answer, gzip_wanted))
+            labels = self._api.labels("POST", path)
+
+            def predict(body: bytes, still_wanted: Callable[[], bool]) -> RestAnswer:
+                return _compressed(self._api.answer("POST", path, body, still_wanted), gzip_wanted)
+
+            return await self._compute(request, labels, predict)
         except _HttpError as e:
             return await self._send_error(request, e)
+
+    async def _handle_v2(
+        self, request: web.BaseRequest, method: str, path: str, gzip_wanted: bool
+    ) -> web.StreamResponse:
+        assert self._v2 is not None
+        if method == "OPTIONS":
+            return await self._preflight(request)
+        if method != "POST" or not self._v2.is_infer(path):  # health, metadata: no TF call
+            answer = self._v2.answer(method, path, request.headers, b"")
+            return await self._send(request, _compressed(answer, gzip_wanted))
+        headers = request.headers
+
+        def infer(body: bytes, still_wanted: Callable[[], bool]) -> RestAnswer:
+            answer = self._v2.answer(method, path, headers, body, still_wanted)
+            return _compressed(answer, gzip_wanted)
+
+        return await self._compute(request, self._v2.labels(path), infer)
 
     def _route(self, path: str) -> tuple[int, bytes, str] | None:
         if path in self._routes:
@@ -592,12 +355,17 @@ class RestServer:
 
     async def _preflight(self, request: web.BaseRequest) -> web.StreamResponse:
         if _CORS_ORIGIN.search(request.headers.get("Origin", "")):
-            return await self._send(request, 200, b"")
+            return await self._send(request, RestAnswer(200, b"", "OK"))
         raise _HttpError(FailedPreconditionError("Origin header is missing in CORS preflight"))
 
     async def _read_body(self, request: web.BaseRequest) -> bytearray:
         limit = self.limits.max_body_bytes
-        too_large = f"Expected a request body of at most {limit} bytes (--pg_rest_max_body_bytes). "
+        encoded = request.headers.get("Content-Encoding", "identity").lower() != "identity"
+        too_large = (
+            f"Expected a request body of at most {limit} bytes"
+            + (" after decompression" if encoded else "")
+            + " (--pg_rest_max_body_bytes). "
+        )
         declared = request.content_length
         if declared is not None and declared > limit:
             error = InvalidArgumentError(too_large + f"Received: Content-Length {declared}")
@@ -605,6 +373,8 @@ class RestServer:
         body = bytearray()
         try:
             async with asyncio.timeout(self._timeout_s):
+                # aiohttp decompresses a gzip/deflate body a bounded piece at a time, so this
+                # counts (and stops at) decompressed bytes.
                 while chunk := await request.content.readany():
                     if len(body) + len(chunk) > limit:
                         error = InvalidArgumentError(too_large + f"Received: more than {limit}")
@@ -615,13 +385,28 @@ class RestServer:
                 f"Request body not received within {self._timeout_s} s (--rest_api_timeout_in_ms)"
             )
             raise _HttpError(error, status=408, close=True) from None
+        except (http_exceptions.ContentEncodingError, web_protocol.RequestPayloadError) as e:
+            cause = e if isinstance(e, http_exceptions.ContentEncodingError) else e.__cause__
+            if not isinstance(cause, http_exceptions.ContentEncodingError):
+                raise _HttpError(InvalidArgumentError("Bad request body"), close=True) from None
+            error = InvalidArgumentError(
+                "Expected a request body in its Content-Encoding (gzip, deflate or identity). "
+                f"Received: a body that does not decode as {request.headers['Content-Encoding']}"
+            )
+            raise _HttpError(error, close=True) from None
         except (ConnectionError, http_exceptions.HttpProcessingError, ValueError, OSError) as e:
             error = InvalidArgumentError(f"Bad request body: {type(e).__name__}")
             raise _HttpError(error, close=True) from None
         return body
 
-    async def _predict(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
-        labels = self._api.labels("POST", path)
+    async def _compute(
+        self,
+        request: web.BaseRequest,
+        labels: Mapping[str, str],
+        compute: Callable[[bytes, Callable[[], bool]], RestAnswer],
+    ) -> web.StreamResponse:
+        """Admit a call, read its body, and answer it with `compute(body, still_wanted)` on a
+        compute slot, within --rest_api_timeout_in_ms."""
         start = time.perf_counter()
         try:
             self.gate.enter()
@@ -632,7 +417,7 @@ class RestServer:
         try:
             body = await self._read_body(request)
             future = asyncio.get_running_loop().run_in_executor(
-                self._pool, self._api.answer, "POST", path, body, self._still_wanted(request)
+                self._pool, compute, body, self._still_wanted(request)
             )
             # The gate counts this call until its thread is done, even after a 504.
             future.add_done_callback(lambda _: self.gate.leave())
@@ -646,7 +431,7 @@ class RestServer:
         finally:
             if future is None:
                 self.gate.leave()
-        return await self._send(request, answer.status, answer.payload)
+        return await self._send(request, answer)
 
     def _still_wanted(self, request: web.BaseRequest) -> Callable[[], bool]:
         transport = request.transport

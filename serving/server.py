@@ -1,4 +1,7 @@
-"""`ModelServer`: the servable manager plus the gRPC and REST front ends, started together."""
+"""`ModelServer`: the servable manager plus the gRPC and REST front ends, started together.
+
+Both ports speak TF Serving's API and the Open Inference Protocol (`serving.v2`) over the same
+models; gRPC health (`serving.health`) and TLS (`serving.tls`) as the flags ask."""
 
 from __future__ import annotations
 
@@ -13,12 +16,14 @@ from serving.batching import BatchScheduler, read_batching_parameters
 from serving.errors import ServingError
 from serving.flags import ServerOptions
 from serving.grpc_service import GrpcServer
-from serving.health import health_handler
+from serving.health import HealthStatuses
 from serving.limits import RequestLimits
 from serving.manager import ServableManager
 from serving.monitoring import DEFAULT_PROMETHEUS_PATH, Metrics, read_monitoring_config
 from serving.rest import RestLimits, RestServer
 from serving.servable import Servable
+from serving.tls import grpc_credentials, read_ssl_config, rest_ssl_context
+from serving.v2 import V2Api
 from serving.warmup import warm_up
 
 __all__ = ["ModelServer"]
@@ -84,6 +89,27 @@ class ModelServer:
             max_request_cost=options.pg_max_request_cost,
             max_input_bytes=options.pg_max_input_bytes,
         )
+        self.v2 = V2Api(
+            self.manager,
+            not_ready_reason=self._not_ready_reason,
+            request_limits=self.request_limits,
+            check_method_name=options.enable_signature_method_name_check,
+        )
+        self.health: HealthStatuses | None = None
+        if options.enable_grpc_healthcheck_service:
+            self.health = HealthStatuses(self._model_readiness_states)
+            self.manager.on_change = self.health.refresh
+        # Read now, so that a bad file fails the start before any model loads.
+        self._grpc_ssl = (
+            read_ssl_config("ssl_config_file", options.ssl_config_file)
+            if options.ssl_config_file
+            else None
+        )
+        self._rest_ssl = (
+            read_ssl_config("pg_rest_ssl_config_file", options.pg_rest_ssl_config_file)
+            if options.pg_rest_ssl_config_file
+            else None
+        )
         self._grpc: GrpcServer | None = None
         self._rest: RestServer | None = None
         self._stopped = threading.Event()
@@ -143,11 +169,6 @@ class ModelServer:
             )
         self.manager.load()
         check = self.options.enable_signature_method_name_check
-        health = (
-            health_handler(self._serving_status)
-            if self.options.enable_grpc_healthcheck_service
-            else None
-        )
         routes = {"/ready": self._readiness, "/ready/": self._model_readiness}
         if self.metrics is not None:
             routes[self._prometheus_path] = self._prometheus
@@ -159,8 +180,10 @@ class ModelServer:
             tensor_content_outputs=self.options.enable_serialization_as_tensor_content,
             check_method_name=check,
             metrics=self.metrics,
-            health=health,
+            health=self.health,
             request_limits=self.request_limits,
+            v2=self.v2,
+            credentials=grpc_credentials(self._grpc_ssl) if self._grpc_ssl else None,
         )
         if options.rest_api_port:
             self._rest = RestServer(
@@ -182,6 +205,8 @@ class ModelServer:
                     max_queued_requests=options.pg_max_queued_requests,
                 ),
                 request_limits=self.request_limits,
+                v2=self.v2,
+                ssl_context=rest_ssl_context(self._rest_ssl) if self._rest_ssl else None,
             )
         self._grpc.start()
         if self._rest is not None:
@@ -240,14 +265,9 @@ class ModelServer:
             return 503, _json_tensor.error_document(reason), _JSON
         return 200, json.dumps({"ready": True, "model": name}).encode("utf-8"), _JSON
 
-    def _serving_status(self, service: str) -> bool:
-        """gRPC health: the prediction service (and "") serve while a configured model has a
-        version and the server is not draining; ModelService while the process is not."""
-        if service == "tensorflow.serving.ModelService":
-            return not self._draining.is_set()
-        names = self.manager.configured_names()
-        ready = any(self.manager.is_ready(name) for name in names)
-        return ready and not self._draining.is_set()
+    def _model_readiness_states(self) -> dict[str, bool]:
+        """{configured model: has a loaded version}, for gRPC health."""
+        return {name: self.manager.is_ready(name) for name in self.manager.configured_names()}
 
     def _prometheus(self, _: str = "") -> tuple[int, bytes, str]:
         assert self.metrics is not None
@@ -262,6 +282,8 @@ class ModelServer:
         leave with `os._exit`, since a thread inside TF cannot be stopped)."""
         deadline = time.monotonic() + grace_s
         self._draining.set()
+        if self.health is not None:
+            self.health.shutdown()
         grpc_done = self._grpc.stop(grace=grace_s) if self._grpc is not None else None
         drained = True
         if self._rest is not None:

@@ -28,6 +28,7 @@ import pytest
 from serving_models import export_abuse_model, free_port
 
 tf = pytest.importorskip("tensorflow")
+from grpc_health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse  # noqa: E402
 from tensorflow_serving.apis import (  # noqa: E402
     get_model_status_pb2,
     model_management_pb2,
@@ -37,7 +38,6 @@ from tensorflow_serving.apis import (  # noqa: E402
 )
 
 from serving import _tensor_proto, model_config  # noqa: E402
-from serving._config_protos import HealthCheckRequest, HealthCheckResponse  # noqa: E402
 from serving.flags import ServerOptions  # noqa: E402
 from serving.manager import ServableManager  # noqa: E402
 from serving.server import ModelServer  # noqa: E402
@@ -405,12 +405,12 @@ def test_connections_are_capped_and_idle_ones_closed(served):
 
 
 def test_the_connection_cap_fits_under_the_file_limit(monkeypatch, capsys):
-    from serving import rest
+    from serving import _http_connections as connections
 
-    monkeypatch.setattr(rest.resource, "getrlimit", lambda _: (200, 4096))
-    assert rest._connection_cap(1024) == 200 - rest._RESERVED_FDS
+    monkeypatch.setattr(connections.resource, "getrlimit", lambda _: (200, 4096))
+    assert connections.connection_cap(1024) == 200 - connections._RESERVED_FDS
     assert "ulimit -n" in capsys.readouterr().err
-    assert rest._connection_cap(50) == 50
+    assert connections.connection_cap(50) == 50
 
 
 # ---- 6: shutdown is bounded ------------------------------------------------------------------

@@ -26,7 +26,7 @@ def test_unknown_flag_exits_2_naming_it(capsys):
 @pytest.mark.parametrize(
     "flag",
     [
-        "--ssl_config_file=/x",
+        "--use_alts_credentials=true",
         "--platform_config_file=/x",
         "--grpc_socket_path=/s",
         "--mixed_precision=bfloat16",

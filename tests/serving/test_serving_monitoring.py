@@ -19,6 +19,7 @@ import pytest
 from serving_models import free_port
 
 tf = pytest.importorskip("tensorflow")
+from grpc_health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from tensorflow_serving.apis import (  # noqa: E402
     model_management_pb2,
@@ -27,7 +28,6 @@ from tensorflow_serving.apis import (  # noqa: E402
 )
 
 from serving import model_config  # noqa: E402
-from serving._config_protos import HealthCheckRequest, HealthCheckResponse  # noqa: E402
 from serving.client import Client  # noqa: E402
 from serving.errors import DeadlineExceededError  # noqa: E402
 from serving.flags import ServerOptions  # noqa: E402
