@@ -15,25 +15,24 @@ from serving.errors import (
     error_from_code,
 )
 
-__all__ = ["GrpcTransport"]
+__all__ = ["GrpcChannel", "GrpcTransport"]
 
 
-class GrpcTransport:
-    def __init__(self, target: str, timeout: float | None) -> None:
+class GrpcChannel:
+    """One channel (TLS with `credentials`), no message size limits, and calls whose gRPC
+    errors become `ServingError`s: what both protocols' gRPC transports share."""
+
+    def __init__(self, target: str, timeout: float | None, credentials=None) -> None:
         import grpc
-        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
         self._grpc = grpc
         self._timeout = timeout
-        self._channel = grpc.insecure_channel(
-            target,
-            options=[
-                ("grpc.max_receive_message_length", -1),
-                ("grpc.max_send_message_length", -1),
-            ],
+        options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+        self._channel = (
+            grpc.secure_channel(target, credentials, options=options)
+            if credentials is not None
+            else grpc.insecure_channel(target, options=options)
         )
-        self._prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-        self._model = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -43,6 +42,15 @@ class GrpcTransport:
             return method(request, timeout=self._timeout)
         except self._grpc.RpcError as e:
             raise error_from_code(e.code().name, e.details() or "") from None
+
+
+class GrpcTransport(GrpcChannel):
+    def __init__(self, target: str, timeout: float | None, credentials=None) -> None:
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        super().__init__(target, timeout, credentials)
+        self._prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._model = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
     @staticmethod
     def _fill_spec(spec: object, name: str, version: int | None, label: str | None) -> None:

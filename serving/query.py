@@ -2,6 +2,7 @@
 (compatible) server and print or save the answers.
 
     pg-model-server query NAME --server grpc://HOST:PORT --input events.npy [--output o.npz]
+        [--protocol v2] [--ca-file ca.pem]
 
 Exit codes: 0 on success, 1 when the server answers with an error, 2 for bad input.
 """
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from serving.client import DEFAULT_SIGNATURE, Client
+from serving.client import DEFAULT_SIGNATURE, PROTOCOLS, Client
 from serving.errors import ServingError
 
 __all__ = ["add_query_arguments", "main", "run_query", "run_query_command"]
@@ -37,11 +38,14 @@ def run_query(
     version: int | None = None,
     label: str | None = None,
     timeout: float | None = 30.0,
+    protocol: str = "tf",
+    ca_file: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Send the arrays in `input_path` (.npy: one array; .npz: arrays by input alias) to model
-    `name` on `server`; save the outputs to `output_path` (.npz) if given, and return them."""
+    `name` on `server`, in TF Serving's protocol ("tf") or the Open Inference Protocol
+    ("v2"); save the outputs to `output_path` (.npz) if given, and return them."""
     inputs = _load_inputs(input_path)
-    with Client(server, timeout=timeout) as client:
+    with Client(server, timeout=timeout, protocol=protocol, ca_file=ca_file) as client:
         outputs = client.predict(name, inputs, signature=signature, version=version, label=label)
     if output_path:
         np.savez(output_path, **outputs)
@@ -54,7 +58,16 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server",
         required=True,
-        help="grpc://HOST:PORT (gRPC) or http://HOST:PORT (REST).",
+        help="grpc://HOST:PORT (gRPC) or http://HOST:PORT (REST); grpcs://, https:// for TLS.",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="tf",
+        help="tf: TF Serving's API (default); v2: the Open Inference Protocol (KServe, Triton).",
+    )
+    parser.add_argument(
+        "--ca-file", default=None, help="PEM of the CA that signed the server's certificate."
     )
     parser.add_argument(
         "--input", required=True, help=".npy (one input) or .npz (inputs by alias)."
@@ -79,6 +92,8 @@ def run_query_command(args: argparse.Namespace) -> int:
             version=args.version,
             label=args.label,
             timeout=args.timeout,
+            protocol=args.protocol,
+            ca_file=args.ca_file,
         )
     except ServingError as e:
         print(f"error: {e}", file=sys.stderr)

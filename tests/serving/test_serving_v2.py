@@ -342,3 +342,65 @@ def test_a_gzip_bomb_is_refused_after_the_body_limit_not_held(server, rest_url):
         rest_url, "/v2/models/keras_model/infer", b"not gzip", {"Content-Encoding": "gzip"}
     )
     assert status == 400 and "does not decode as gzip" in json.loads(payload)["error"]
+
+
+# ---- serving.client with protocol="v2", and the query command ------------------------------
+
+
+@pytest.fixture(scope="module", params=["grpc", "http"])
+def v2_client(request, server):
+    from serving.client import Client
+
+    port = server.grpc_port if request.param == "grpc" else server.rest_port
+    with Client(f"{request.param}://127.0.0.1:{port}", protocol="v2") as client:
+        yield client
+
+
+def test_client_v2_equals_predict_bit_for_bit(v2_client, tf_predict):
+    from serving.errors import InvalidArgumentError, NotFoundError
+
+    # float64 cast to the signature's float32 from the V2 metadata, as with TF's protocol.
+    for kwargs in ({}, {"version": 1}, {"label": "stable"}):
+        got = v2_client.predict("keras_model", ODD.astype(np.float64), **kwargs)
+        (want,) = tf_predict("keras_model", {"features": ODD}, **kwargs).values()
+        assert same_bits(got["output_0"], want)
+    got = v2_client.predict("multi", {"n": np.array([1, -2], np.int32)}, signature="count")
+    assert same_bits(got["doubled"], np.array([2, -4], np.int32))
+    got = v2_client.predict("multi", {"s": np.array([b"ab", b"c"], object)}, signature="greet")
+    assert list(got["echo_bytes"]) == [b"ab", b"c"]
+    assert [s.version for s in v2_client.status("keras_model")] == [1, 2]
+    metadata = v2_client.metadata("multi")
+    assert metadata.signatures["serving_default"].inputs["x"].dtype == "DT_FLOAT"
+    with pytest.raises(NotFoundError, match="Servable not found"):
+        v2_client.predict("nope", {"x": X})
+    with pytest.raises(InvalidArgumentError, match="Expected datatype INT32"):
+        v2_client.predict("multi", {"n": np.array([1, 2])}, signature="count")  # int64
+
+
+def test_client_keeps_rest_connections_alive(server):
+    from serving.client import Client
+
+    for protocol in ("tf", "v2"):
+        with Client(f"http://127.0.0.1:{server.rest_port}", protocol=protocol) as client:
+            for _ in range(3):
+                client.predict("keras_model", X)
+            pool = client._transport._pool.connection_from_url(client.url)
+            assert pool.num_connections == 1, protocol
+
+
+def test_query_command_speaks_v2(server, tmp_path, capsys):
+    from serving.query import main as query_main
+
+    events = tmp_path / "x.npy"
+    np.save(events, X)
+    for url in (f"grpc://127.0.0.1:{server.grpc_port}", f"http://127.0.0.1:{server.rest_port}"):
+        out = tmp_path / "out.npz"
+        argv = ["keras_model", "--server", url, "--input", str(events), "--output", str(out)]
+        assert query_main([*argv, "--protocol", "v2", "--version", "1"]) == 0
+        with np.load(out) as saved:
+            np.testing.assert_allclose(saved["output_0"], keras_reference(X, 1), rtol=1e-6)
+    assert (
+        query_main(["keras_model", "--server", url, "--input", str(events), "--protocol", "v3"])
+        == 2
+    )
+    capsys.readouterr()
