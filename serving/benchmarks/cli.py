@@ -24,19 +24,29 @@ def print_report(report: dict) -> None:
         + (f"; session config {{ {report['session_config']} }}" if report["session_config"] else "")
     )
     print("per-event latency, 1 client, sequential, all in turns (ms):")
-    for label, key in (
+    rows = [
         ("in process", "in_process"),
         ("gRPC", "grpc"),
         ("REST", "rest"),
         ("min. gRPC", "grpc_minimal_server"),
         ("gRPC floor", "grpc_floor"),
-    ):
+    ]
+    if "v2_over_tf" in report["latency"]:
+        rows[3:3] = [("V2 gRPC", "grpc_v2"), ("V2 REST", "rest_v2")]
+    for label, key in rows:
         stats = report["latency"][key]
         ratio = stats["p50_ms"] / report["latency"]["in_process"]["p50_ms"]
         print(
             f"  {label:<11} p50 {stats['p50_ms']:8.3f}  p99 {stats['p99_ms']:8.3f}  "
             f"p50 x{ratio:.2f} in-process"
         )
+    if "v2_over_tf" in report["latency"]:
+        for kind, label in (("grpc", "gRPC"), ("rest", "REST")):
+            ratio = report["latency"]["v2_over_tf"][kind]
+            print(
+                f"  V2 / TF Serving protocol, {label}: p50 x{ratio['p50_ratio']:.3f} "
+                f"(blocks of rounds: x{ratio['block_min']:.3f} to x{ratio['block_max']:.3f})"
+            )
     print(
         "  (min. gRPC: a minimal grpcio server calling the same signature, written the "
         "obvious way: a peer; gRPC floor: grpcio alone around the same TF call, with no "
@@ -111,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
         help="Text-format TF ConfigProto for the servers (--tensorflow_session_config_file) "
         "and the in-process calls alike, e.g. serving/deploy/session.config.",
     )
+    parser.add_argument(
+        "--protocol",
+        choices=("tf", "v2"),
+        default=defaults.protocol,
+        help="v2: also time the Open Inference Protocol's REST and gRPC calls on the same "
+        "server in the same turns, and print their p50 over TF Serving's protocol's.",
+    )
     parser.add_argument("--json", default="", help="Also write the report to this JSON file.")
     return parser
 
@@ -144,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             intra_op_threads=args.intra_op_threads,
             inter_op_threads=args.inter_op_threads,
             session_config=args.session_config,
+            protocol=args.protocol,
         )
     except ValueError as e:
         parser.error(str(e))

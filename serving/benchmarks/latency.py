@@ -46,9 +46,12 @@ def grpc_predictor(port: int, request: object) -> tuple[Callable[[], object], Ca
     return (lambda: stub.Predict(request, timeout=120)), channel.close
 
 
-def rest_predictor(port: int, name: str, body: bytes) -> tuple[Callable[[], object], Callable]:
+def rest_predictor(
+    port: int, name: str, body: bytes, path: str = ""
+) -> tuple[Callable[[], object], Callable]:
+    """A predict call on one kept-alive connection: TF Serving's :predict, or `path`."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    path = f"/v1/models/{name}:predict"
+    path = path or f"/v1/models/{name}:predict"
 
     def call() -> bytes:
         connection.request("POST", path, body, {"Content-Type": "application/json"})

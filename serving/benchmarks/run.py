@@ -15,6 +15,7 @@ import numpy as np
 
 from serving.benchmarks._processes import MinimalGrpcServer, ServerProcess
 from serving.benchmarks.latency import grpc_predictor, percentiles_ms, rest_predictor, timed
+from serving.benchmarks.protocols import ratio_with_range, v2_predictors
 from serving.benchmarks.throughput import (
     METRICS_PATH,
     batches_run,
@@ -43,6 +44,8 @@ class BenchConfig:
         intra_op_threads, inter_op_threads: TF's thread pools (0: TF's choice) and
         session_config: a text-format ConfigProto file ("" for none), for every
             server and the in-process calls alike.
+        protocol: "tf", or "v2" to also time the Open Inference Protocol's REST and gRPC
+            calls on the same server, in the same turns (`protocols`).
     """
 
     saved_model: str | None = None
@@ -56,8 +59,11 @@ class BenchConfig:
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     session_config: str = ""
+    protocol: str = "tf"
 
     def __post_init__(self):
+        if self.protocol not in ("tf", "v2"):
+            raise ValueError(f"Expected --protocol tf or v2. Received: {self.protocol!r}")
         if self.intra_op_threads < 0 or self.inter_op_threads < 0:
             raise ValueError(
                 "Expected --intra-op-threads and --inter-op-threads >= 0 (0: TF's choice). "
@@ -233,12 +239,20 @@ def _latency(servers: _Servers, servable, config, inputs, request, body, name) -
         "grpc_minimal_server": grpc_predictor(servers.minimal.port, request),
         "grpc_floor": grpc_predictor(servers.floor.port, request),
     }
+    if config.protocol == "v2":
+        port, rest_port = servers.plain.grpc_port, servers.plain.rest_port
+        predictors.update(v2_predictors(port, rest_port, name, config.signature, inputs))
     calls = {"in_process": lambda: servable.run(config.signature, inputs)}
     calls.update({key: call for key, (call, _) in predictors.items()})
     times = timed(calls, config.requests)
     for _, close in predictors.values():
         close()
-    return {key: percentiles_ms(values) for key, values in times.items()}
+    latency = {key: percentiles_ms(values) for key, values in times.items()}
+    if config.protocol == "v2":
+        latency["v2_over_tf"] = {
+            kind: ratio_with_range(times[f"{kind}_v2"], times[kind]) for kind in ("grpc", "rest")
+        }
+    return latency
 
 
 def _measure(config: BenchConfig, servable, inputs, version_dir, base_path, name) -> dict:
@@ -309,6 +323,7 @@ def run_benchmark(config: BenchConfig) -> dict:
         if session is not None
         else None,
         "num_batch_threads": config.num_batch_threads,
+        "protocol": config.protocol,
         "latency": latency,
         "ratios": {
             f"{key}_p50_over_in_process": latency[key]["p50_ms"] / base

@@ -31,6 +31,7 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
             "--inter-op-threads=2",
             f"--session-config={session_config}",
             f"--json={report_path}",
+            "--protocol=v2",
         ],
         capture_output=True,
         text=True,
@@ -54,6 +55,12 @@ def test_bench_serving_script_reports_latency_ratios_and_throughput(model_root, 
             assert report["throughput"][label][clients]["requests_per_s"] > 0
         assert report["scaling_n_over_1"][label] > 0
     assert report["ratios"]["grpc_p50_over_in_process"] > 0
+    # --protocol v2: V2's calls in the same turns, and their ratios to TF Serving's.
+    for kind in ("grpc", "rest"):
+        assert 0 < report["latency"][f"{kind}_v2"]["p50_ms"]
+        ratio = report["latency"]["v2_over_tf"][kind]
+        assert 0 < ratio["block_min"] <= ratio["block_max"]
+    assert "V2 / TF Serving protocol, REST: p50 x" in result.stdout
     # The batcher's own count of events per TF call, and what batching could gain at most.
     assert report["throughput"]["batching"]["3"]["mean_batch_size"] >= 1
     assert report["in_process_ceiling"]["full_batch_over_batch_1"] > 0
@@ -115,3 +122,13 @@ def test_bench_and_query_are_subcommands_of_the_model_server(capsys):
     assert exit_info.value.code == 0 and "--concurrency" in capsys.readouterr().out
     assert server_main(["query", "--help"]) == 0
     assert "--server" in capsys.readouterr().out
+
+
+def test_v2_ratio_is_of_medians_with_the_range_of_its_blocks():
+    from serving.benchmarks.protocols import RATIO_BLOCKS, ratio_with_range
+
+    tf_times = [1.0] * (2 * RATIO_BLOCKS)
+    v2_times = [1.1] * 2 + [1.3] * 2 + [1.2] * (2 * RATIO_BLOCKS - 4)
+    ratio = ratio_with_range(v2_times, tf_times)
+    assert ratio["p50_ratio"] == pytest.approx(1.2)
+    assert (ratio["block_min"], ratio["block_max"]) == (pytest.approx(1.1), pytest.approx(1.3))
