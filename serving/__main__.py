@@ -17,7 +17,7 @@ from serving.flags import UsageError, parse_flags
 
 __all__ = ["main"]
 
-_VERSION = "pg-model-server 0.1.0 (TensorFlow Serving REST/gRPC API)"
+_VERSION = "pg-model-server 0.1.0 (TensorFlow Serving and Open Inference Protocol REST/gRPC APIs)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import gzip
 import re
 import socket
 import ssl
@@ -41,6 +40,7 @@ from aiohttp import http_exceptions, web, web_protocol
 
 from serving import _json_tensor
 from serving._http_connections import SERVER_HEADER, WebServer, connection_cap, log
+from serving._http_encoding import accepts_gzip, compressed
 from serving._rest_v1 import RestAnswer, RestApi
 from serving._rest_v2 import RestV2
 from serving.errors import (
@@ -63,8 +63,6 @@ Route = Callable[[str], tuple[int, bytes, str]]
 
 _V1_PATH = re.compile(r"/v1/.*", re.IGNORECASE)
 _CORS_ORIGIN = re.compile(r"https?://")
-# Fastest gzip level: answers are mostly float arrays, which level 9 shrinks little more.
-_GZIP_LEVEL = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,32 +91,6 @@ class _HttpError(Exception):
         self.error = error
         self.status = status or error.http_status
         self.close = close
-
-
-def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an Accept-Encoding header accepts gzip (`gzip`, `x-gzip` or `*`, q > 0)."""
-    for item in accept_encoding.split(","):
-        token, _, params = item.strip().partition(";")
-        if token.strip().lower() not in ("gzip", "x-gzip", "*"):
-            continue
-        quality = params.strip().lower()
-        if quality.startswith("q="):
-            try:
-                return float(quality[2:]) > 0
-            except ValueError:
-                return False
-        return True
-    return False
-
-
-def _compressed(answer: RestAnswer, gzip_wanted: bool) -> RestAnswer:
-    if not gzip_wanted or not answer.payload:
-        return answer
-    return dataclasses.replace(
-        answer,
-        payload=gzip.compress(answer.payload, compresslevel=_GZIP_LEVEL, mtime=0),
-        headers=(*answer.headers, ("Content-Encoding", "gzip")),
-    )
 
 
 class RestServer:
@@ -309,7 +281,7 @@ class RestServer:
             if method == "GET" and (route := self._route(path)) is not None:
                 status, payload, content_type = route
                 answer = RestAnswer(status, payload, "OK", content_type)
-                return await self._send(request, _compressed(answer, gzip_wanted))
+                return await self._send(request, compressed(answer, gzip_wanted))
             if self._v2 is not None and self._v2.owns(path):
                 return await self._handle_v2(request, method, path, gzip_wanted)
             if not _V1_PATH.fullmatch(path):
@@ -318,11 +290,11 @@ class RestServer:
                 return await self._preflight(request)
             if method != "POST":  # status and metadata: no TF call, answered here
                 answer = self._api.answer(method, path, b"")
-                return await self._send(request, _compressed(answer, gzip_wanted))
+                return await self._send(request, compressed(answer, gzip_wanted))
             labels = self._api.labels("POST", path)
 
             def predict(body: bytes, still_wanted: Callable[[], bool]) -> RestAnswer:
-                return _compressed(self._api.answer("POST", path, body, still_wanted), gzip_wanted)
+                return compressed(self._api.answer("POST", path, body, still_wanted), gzip_wanted)
 
             return await self._compute(request, labels, predict)
         except _HttpError as e:
@@ -336,12 +308,12 @@ class RestServer:
             return await self._preflight(request)
         if method != "POST" or not self._v2.is_infer(path):  # health, metadata: no TF call
             answer = self._v2.answer(method, path, request.headers, b"")
-            return await self._send(request, _compressed(answer, gzip_wanted))
+            return await self._send(request, compressed(answer, gzip_wanted))
         headers = request.headers
 
         def infer(body: bytes, still_wanted: Callable[[], bool]) -> RestAnswer:
             answer = self._v2.answer(method, path, headers, body, still_wanted)
-            return _compressed(answer, gzip_wanted)
+            return compressed(answer, gzip_wanted)
 
         return await self._compute(request, self._v2.labels(path), infer)
 
