@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 
 from serving import _json_tensor, _v2_tensors
+from serving._http_connections import log
 from serving._rest_v1 import JSON, RestAnswer
 from serving.errors import InternalError, InvalidArgumentError, NotFoundError, ServingError
 from serving.monitoring import Metrics
@@ -166,7 +167,7 @@ class RestV2:
         except ServingError as e:
             answer = _error_answer(e)
         except Exception as e:  # noqa: BLE001 - a bad request must never take the server down
-            print(f"Internal error answering {method} {path}: {type(e).__name__}: {e}", flush=True)
+            log(f"Internal error answering {method} {path}: {type(e).__name__}: {e}")
             answer = _error_answer(InternalError("Internal error while answering the request"))
         if self._metrics is not None and labels:
             seconds = time.perf_counter() - start
