@@ -339,7 +339,7 @@ class FluidProblem(Problem):
             spec.vortex_width,
             spec.inverse_step_size,
             spec.solve_poisson(),
-        )[0]
+        ).velocity
 
     @functools.cached_property
     def _inverse_compiled(self):

@@ -173,3 +173,29 @@ def test_cg_projection_gradient_is_the_adjoint_solve():
     np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-6)
     reference, _ = tf.test.compute_gradient(project(fluid.spectral_poisson), [velocity])
     np.testing.assert_allclose(theoretical[0], reference[0], atol=1e-8)
+
+
+def test_simulation_reports_how_every_pressure_solve_ended():
+    velocity = 0.5 * tf.random.stateless_normal([2, 12, 12, 2], [9, 0], dtype=tf.float64)
+    marker = tf.zeros([2, 12, 12], tf.float64)
+    exact = fluid.pressure_solves(fluid.simulate(velocity, marker, 0.25, DX, 3))
+    assert exact.converged.numpy().all() and (exact.num_iterations.numpy() == 0).all()
+    assert exact.residual.numpy().max() < 1e-10
+    fluid.check_converged(exact)  # passes
+    capped = fluid.conjugate_gradient_poisson(rtol=1e-10, max_iterations=2)
+    solves = fluid.pressure_solves(fluid.simulate(velocity, marker, 0.25, DX, 3, capped))
+    assert not solves.converged.numpy().any()
+    np.testing.assert_array_equal(solves.num_iterations.numpy(), [6, 6])  # 3 solves x 2
+    with pytest.raises(tf.errors.InvalidArgumentError, match="did not converge"):
+        fluid.check_converged(solves)
+
+
+def test_inverse_update_reports_its_pressure_solves():
+    marker0 = tf.constant(blob(16, 12.0, 16.0, 3.0))
+    centre = tf.constant([[16.0, 16.0]], tf.float64)
+    velocity = 0.5 * fluid.vortex_profile(16, 16, DX, centre, 5.0, tf.float64)
+    capped = fluid.conjugate_gradient_poisson(rtol=1e-10, max_iterations=1)
+    update = fluid.inverse_vortex_update(velocity, marker0, marker0, 0.25, DX, 2, 5.0, 1e-2, capped)
+    # Two forward and two reverse steps, each stopped after its one CG iteration.
+    assert not update.solves.converged.numpy().any()
+    np.testing.assert_array_equal(update.solves.num_iterations.numpy(), [4])
