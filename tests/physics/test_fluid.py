@@ -1,5 +1,7 @@
 """The MAC-grid fluid of `pg_keras.physics.fluid` on tiny periodic grids."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -102,13 +104,24 @@ def test_one_step_gradient_matches_finite_differences():
 
 def test_frequency_loss_ignores_offsets_and_weights_coarse_structure():
     target = tf.constant(blob(16, 16.0, 16.0, 4.0))
-    assert fluid.frequency_weighted_loss(target + 0.3, target, DX).numpy()[0] == pytest.approx(
-        16 * 16 * np.sqrt(1e-5)
-    )
+    loss = functools.partial(fluid.frequency_weighted_loss, wavelength=20.0)
+    assert loss(target + 0.3, target).numpy()[0] == pytest.approx(16 * 16 * np.sqrt(1e-5))
     shifted = tf.roll(target, 3, 2)
     noisy = target + 0.05 * tf.random.stateless_normal([1, 16, 16], [8, 0], dtype=tf.float64)
-    loss = fluid.frequency_weighted_loss
-    assert loss(shifted, target, DX).numpy()[0] > 3 * loss(noisy, target, DX).numpy()[0]
+    assert loss(shifted, target).numpy()[0] > 3 * loss(noisy, target).numpy()[0]
+
+
+def test_loss_weights_are_in_cycles_per_cell_as_the_authors():
+    weights = fluid.loss_weights(64, 64, 80.0)
+    np.testing.assert_allclose(weights[0, 1:4], [0.46, 0.044, 0.0009], rtol=0.03)
+    np.testing.assert_allclose(weights[1:4, 0], weights[0, 1:4])
+    assert weights[0, 0] == 1.0
+    # The loss is those weights: a single mode-2 mismatch costs its amplitude times 0.044.
+    x = (np.arange(64) + 0.5) * DX
+    wave = tf.constant(np.cos(2 * np.pi * 2 * x / 128.0)[None, None, :] * np.ones([1, 64, 1]))
+    floor = (64 * 64 - 2) * np.sqrt(1e-5)
+    mode2 = fluid.frequency_weighted_loss(wave, tf.zeros_like(wave)).numpy()[0] - floor
+    np.testing.assert_allclose(mode2, 2 * (64 * 64 / 2) * weights[0, 2], rtol=1e-6)
 
 
 def test_inverse_vortex_update_moves_the_strength_toward_the_truth():

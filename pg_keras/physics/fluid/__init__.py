@@ -32,7 +32,7 @@ from pg_keras.physics.fluid.grid import (
     staggered_to_centered,
 )
 from pg_keras.physics.fluid.inverse import InverseUpdate, inverse_vortex_update
-from pg_keras.physics.fluid.loss import frequency_weighted_loss
+from pg_keras.physics.fluid.loss import frequency_weighted_loss, loss_weights
 from pg_keras.physics.fluid.pressure import (
     PoissonResult,
     PoissonSolver,
@@ -75,6 +75,7 @@ __all__ = [
     "inverse_vortex_update",
     "kinetic_energy",
     "laplacian",
+    "loss_weights",
     "maccormack",
     "make_incompressible",
     "merge_results",
