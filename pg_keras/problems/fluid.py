@@ -215,14 +215,16 @@ class FluidProblem(Problem):
                 spec.solve_poisson(),
                 correction=spec.correction,
             )
-            return states[-1].marker
+            return states[-1].marker, physics.pressure_solves(states)
 
         return tf.function(run, jit_compile=self.physics_jit_compile, reduce_retracing=True)
 
     def simulate(self, x: tf.Tensor, context: Batch) -> tf.Tensor:
         """`m_t = P(v0)` from `context["marker0"]`, `[batch, n, n]`."""
         marker0 = tf.cast(context[MARKER0], x.dtype)
-        return self._simulate_compiled(x, marker0)
+        marker, solves = self._simulate_compiled(x, marker0)
+        physics.check_converged(solves)  # outside XLA, which drops the check
+        return marker
 
     def sequence(self, x: tf.Tensor, marker0: tf.Tensor) -> tf.Tensor:
         """The marker at every step, `[steps + 1, batch, n, n]` (for figures)."""
@@ -276,7 +278,8 @@ class FluidProblem(Problem):
             + strength[:, None, None, None] * vortex
             + spec.velocity_noise * small
         )
-        marker_t = self._simulate_compiled(velocity0, marker0)
+        velocity0 = self.postprocess(velocity0, {})  # the authors' data are divergence-free
+        marker_t = self.simulate(velocity0, {MARKER0: marker0})
         return {
             Y_TARGET: marker_t,
             X_TARGET: velocity0,
@@ -285,6 +288,13 @@ class FluidProblem(Problem):
         }
 
     # Network -------------------------------------------------------------------
+    def postprocess(self, x: tf.Tensor, batch: Batch) -> tf.Tensor:
+        """`v0` made divergence-free, as every velocity the authors simulate."""
+        del batch
+        x, solve = physics.make_incompressible_centered(x, self.spec.dx, self.spec.solve_poisson())
+        physics.check_converged(solve, "projection of v0")
+        return x
+
     def network_input(self, batch: Batch) -> tf.Tensor:
         """`[m0, m_t]` as 2 maps, `[batch, n, n, 2]` float32."""
         return tf.cast(tf.stack([batch[MARKER0], batch[Y_TARGET]], axis=-1), tf.float32)
@@ -326,7 +336,7 @@ class FluidProblem(Problem):
         return field_strip([tf.cast(f, tf.float32) for f in fields])
 
     # Gradient schemes ----------------------------------------------------------
-    def _vortex_update(self, velocity, marker0, marker_target) -> tf.Tensor:
+    def _vortex_update(self, velocity, marker0, marker_target) -> physics.InverseUpdate:
         """One update of B.5's inverse simulator (`physics.inverse_vortex_update`)."""
         spec = self.spec
         return physics.inverse_vortex_update(
@@ -339,14 +349,17 @@ class FluidProblem(Problem):
             spec.vortex_width,
             spec.inverse_step_size,
             spec.solve_poisson(),
-        ).velocity
+        )
 
     @functools.cached_property
     def _inverse_compiled(self):
         def run(velocity, marker0, marker_target):
+            solves = []
             for _ in range(self.spec.inverse_iterations):
-                velocity = self._vortex_update(velocity, marker0, marker_target)
-            return velocity
+                update = self._vortex_update(velocity, marker0, marker_target)
+                velocity = update.velocity
+                solves.append(update.solves)
+            return velocity, physics.merge_results(solves)
 
         return tf.function(run, jit_compile=self.physics_jit_compile, reduce_retracing=True)
 
@@ -354,9 +367,11 @@ class FluidProblem(Problem):
         """B.5's `P⁻¹(m0, m* | v0)`: `u + ω'·φ` after `inverse_iterations` updates."""
         x = context.x
         extras = context.extras
-        return self._inverse_compiled(
+        velocity, solves = self._inverse_compiled(
             x, tf.cast(extras[MARKER0], x.dtype), tf.cast(extras[MARKER_TARGET], x.dtype)
         )
+        physics.check_converged(solves, "inverse simulator's pressure solves")
+        return velocity
 
     @property
     def inverse_description(self) -> str:
@@ -377,16 +392,27 @@ class FluidProblem(Problem):
         return {
             "gd": gradient_descent(self.spec.gd_learning_rate),
             "inverse-physics": inverse_iteration_solver(
-                lambda problem, inputs: (
-                    lambda velocity: self._vortex_update(
-                        velocity, inputs.context[MARKER0], inputs.y_target
-                    )
-                ),
-                descent=False,
-                settled=self._strength_settled,
-                jit_compile=self.physics_jit_compile,
+                self._checked_update, descent=False, settled=self._strength_settled
             ),
         }
+
+    @functools.cached_property
+    def _update_compiled(self):
+        return tf.function(
+            self._vortex_update, jit_compile=self.physics_jit_compile, reduce_retracing=True
+        )
+
+    def _checked_update(self, problem: Problem, inputs: PhysicsInputs):
+        """`velocity -> velocity`: one compiled update, its solves checked outside XLA."""
+        del problem
+
+        def update(velocity):
+            result = self._update_compiled(velocity, inputs.context[MARKER0], inputs.y_target)
+            check = physics.check_converged(result.solves, "inverse simulator's pressure solves")
+            with tf.control_dependencies([check]):
+                return tf.identity(result.velocity)
+
+        return update
 
     def _strength_settled(self, inputs: PhysicsInputs):
         """`(previous, new) -> |ω(new) − ω(previous)| < 1e-4`, `ω` the vortex strength."""
@@ -396,6 +422,11 @@ class FluidProblem(Problem):
         middle = tf.fill([tf.shape(marker0)[0], 2], tf.constant(spec.size / 2, marker0.dtype))
         n = spec.resolution
         profile = physics.vortex_profile(n, n, spec.dx, middle, spec.vortex_width, marker0.dtype)
+        # The inverse update measures the strength against the projected vortex.
+        profile, solve = physics.make_incompressible_centered(
+            profile, spec.dx, spec.solve_poisson()
+        )
+        physics.check_converged(solve, "projection of the prior's vortex")
 
         def settled(previous, new):
             before = physics.project_strength(previous, uniform, profile)

@@ -6,8 +6,10 @@ Pure TF, batch on axis 0, one concept per module:
 
 * `grid`: where values live on the MAC grid, its difference operators;
 * `advection`: MacCormack advection with clamping (Selle et al. 2008);
+* `stencils`: the two periodic Laplacians the projections solve with;
 * `pressure`: pressure solvers (exact FFT, CG), each reporting how it ended;
-* `projection`: the Helmholtz projection `v − ∇p`, the solver a parameter;
+* `projection`: the Helmholtz projection `v − ∇p` (staggered, and of the
+  centred `v0`), the solver a parameter;
 * `simulation`: one step of B.5 and the simulation `P`;
 * `prior`: B.5's velocity prior, uniform flow plus one Gaussian vortex;
 * `inverse`: B.5's inverse simulator, the PG's `P⁻¹`;
@@ -25,6 +27,8 @@ from pg_keras.physics.fluid.advection import (
 )
 from pg_keras.physics.fluid.grid import (
     cell_centers,
+    centered_divergence,
+    centered_gradient,
     centered_to_staggered,
     divergence,
     gradient,
@@ -47,7 +51,7 @@ from pg_keras.physics.fluid.prior import (
     uniform_velocity,
     vortex_profile,
 )
-from pg_keras.physics.fluid.projection import make_incompressible
+from pg_keras.physics.fluid.projection import make_incompressible, make_incompressible_centered
 from pg_keras.physics.fluid.simulation import (
     FluidState,
     kinetic_energy,
@@ -56,16 +60,21 @@ from pg_keras.physics.fluid.simulation import (
     simulate,
     step,
 )
+from pg_keras.physics.fluid.stencils import STENCILS, Stencil
 
 __all__ = [
     "FluidState",
     "InverseUpdate",
     "PoissonResult",
     "PoissonSolver",
+    "STENCILS",
+    "Stencil",
     "advect_marker",
     "advect_velocity",
     "cell_centers",
     "center_of_mass",
+    "centered_divergence",
+    "centered_gradient",
     "centered_to_staggered",
     "check_converged",
     "conjugate_gradient_poisson",
@@ -78,6 +87,7 @@ __all__ = [
     "loss_weights",
     "maccormack",
     "make_incompressible",
+    "make_incompressible_centered",
     "merge_results",
     "pressure_solves",
     "project_strength",

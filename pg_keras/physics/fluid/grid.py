@@ -13,7 +13,9 @@ Shapes (batch on axis 0, then y, then x, like PhiFlow's `(batch, y, x)`):
 
 The difference operators are the MAC grid's: `divergence` maps faces to
 centres, `gradient` centres to faces, and `divergence(gradient(p))` is the
-periodic 5-point `laplacian`.
+periodic 5-point `laplacian`. On centred velocities, `centered_divergence`
+(central differences) equals `divergence(centered_to_staggered(v))`, and
+`centered_gradient` is minus its adjoint.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import tensorflow as tf
 
 __all__ = [
     "cell_centers",
+    "centered_divergence",
+    "centered_gradient",
     "centered_to_staggered",
     "check_grid",
     "divergence",
@@ -70,6 +74,27 @@ def gradient(p: tf.Tensor, dx: float) -> tf.Tensor:
     x-face (j, i) lies between cells i−1 and i: `(p[j, i] − p[j, i−1]) / dx`.
     """
     return tf.stack([(p - tf.roll(p, 1, 2)) / dx, (p - tf.roll(p, 1, 1)) / dx], axis=-1)
+
+
+def centered_divergence(velocity: tf.Tensor, dx: float) -> tf.Tensor:
+    """Central-difference `∇·v` of a centred velocity, `[batch, ny, nx, 2]` -> `[batch, ny, nx]`.
+
+    `(u[j, i+1] − u[j, i−1] + w[j+1, i] − w[j−1, i]) / (2dx)`, which is the
+    MAC divergence of the face averages (`centered_to_staggered`).
+    """
+    u, w = velocity[..., 0], velocity[..., 1]
+    return (tf.roll(u, -1, 2) - tf.roll(u, 1, 2) + tf.roll(w, -1, 1) - tf.roll(w, 1, 1)) / (2 * dx)
+
+
+def centered_gradient(p: tf.Tensor, dx: float) -> tf.Tensor:
+    """`∇p` at cell centres by central differences, `[batch, ny, nx]` -> `[batch, ny, nx, 2]`."""
+    return tf.stack(
+        [
+            (tf.roll(p, -1, 2) - tf.roll(p, 1, 2)) / (2 * dx),
+            (tf.roll(p, -1, 1) - tf.roll(p, 1, 1)) / (2 * dx),
+        ],
+        axis=-1,
+    )
 
 
 def centered_to_staggered(velocity: tf.Tensor) -> tf.Tensor:

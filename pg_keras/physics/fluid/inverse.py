@@ -1,7 +1,9 @@
 """B.5's inverse simulator `ṽ0 = P⁻¹(m0, m* | v0)`: one update of the prior's vortex strength.
 
 1. `u` from m0 (`prior.uniform_velocity`), `ω` = the vortex strength in `v0`
-   (`prior.project_strength`), the vortex centred at the domain centre.
+   (`prior.project_strength`), the vortex `φ` centred at the domain centre and
+   made divergence-free (`make_incompressible_centered`; `u` is), as every
+   velocity the authors simulate.
 2. Forward: simulate `u + ω·φ` from m0 and record the marker centres of mass
    `c_fwd[k]` and the final velocity `v_t`.
 3. Reverse: from `(m*, v_t)` step with `−dt` and record `c_rev[k]`.
@@ -24,7 +26,12 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from pg_keras.physics.fluid.pressure import PoissonResult, PoissonSolver, spectral_poisson
+from pg_keras.physics.fluid.pressure import (
+    PoissonResult,
+    PoissonSolver,
+    merge_results,
+    spectral_poisson,
+)
 from pg_keras.physics.fluid.prior import (
     center_of_mass,
     domain_center,
@@ -32,6 +39,7 @@ from pg_keras.physics.fluid.prior import (
     uniform_velocity,
     vortex_profile,
 )
+from pg_keras.physics.fluid.projection import make_incompressible_centered
 from pg_keras.physics.fluid.simulation import FluidState, pressure_solves, simulate, step
 
 __all__ = ["InverseUpdate", "inverse_vortex_update"]
@@ -82,6 +90,7 @@ def inverse_vortex_update(
     uniform = uniform_velocity(marker0, dx, dt * steps)
     centre = tf.tile(domain_center(ny, nx, dx, dtype)[None, :], [tf.shape(marker0)[0], 1])
     profile = vortex_profile(ny, nx, dx, centre, vortex_width, dtype)
+    profile, profile_solve = make_incompressible_centered(profile, dx, solve_poisson)
     strength = project_strength(velocity0, uniform, profile)
     prior = uniform[:, None, None, :] + strength[:, None, None, None] * profile
     forward = simulate(prior, marker0, dt, dx, steps, solve_poisson)
@@ -94,4 +103,5 @@ def inverse_vortex_update(
     torque = a[..., 0] * lever[..., 1] - a[..., 1] * lever[..., 0]
     strength = strength - step_size * tf.reduce_mean(torque, axis=0)
     velocity = uniform[:, None, None, :] + strength[:, None, None, None] * profile
-    return InverseUpdate(velocity, strength, uniform, pressure_solves(forward + backward))
+    solves = merge_results([profile_solve, pressure_solves(forward + backward)])
+    return InverseUpdate(velocity, strength, uniform, solves)

@@ -1,13 +1,14 @@
-"""Pressure solvers for the projection: `∇²p = rhs` on the periodic grid, and how each ended.
+"""Pressure solvers for the projections: `∇²p = rhs` on the periodic grid, and how each ended.
 
 A solver is a parameter of the projection (as in jax-cfd's `projection(v,
-solve=...)`): any function `(rhs, dx, guess) -> (p, PoissonResult)` fits.
-Two are given:
+solve=...)`): any function `(rhs, dx, guess, stencil="compact") -> (p,
+PoissonResult)` fits, `stencil` naming the Laplacian (`stencils`). `p` has
+no part in the Laplacian's null space, and only the part of `rhs` outside
+it is solved for (`stencils.range_part`). Two solvers are given:
 
-* `spectral_poisson`, exact by FFT: on a periodic grid the 5-point Laplacian's
-  eigenvectors are Fourier modes, with eigenvalues `(2 cos(2πk_y/n_y) − 2 +
-  2 cos(2πk_x/n_x) − 2)/dx²`; the mean mode (eigenvalue 0) is set to 0.
-  Autodiff through it is the adjoint solve (the Laplacian is symmetric);
+* `spectral_poisson`, exact by FFT: the eigenvectors of a periodic stencil are
+  Fourier modes, so `p = F⁻¹(F(rhs) / λ)`, 0 where `λ = 0`. Autodiff through
+  it is the adjoint solve (the Laplacian is symmetric);
 * `conjugate_gradient_poisson`, B.5's CG (`pg_keras.physics.fields.linear_solve`,
   adjoint-solve gradient), warm-started from `guess`.
 
@@ -24,7 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from pg_keras.physics import fields
-from pg_keras.physics.fluid.grid import check_grid, laplacian
+from pg_keras.physics.fluid.grid import check_grid
+from pg_keras.physics.fluid.stencils import Stencil, get_stencil, null_part, range_part
 
 __all__ = [
     "PoissonResult",
@@ -42,7 +44,7 @@ class PoissonResult(NamedTuple):
     Attributes:
         converged: `[batch]` bool (a direct solve: its residual is finite).
         num_iterations: `[batch]` int32 (0 for a direct solve).
-        residual: `[batch]` max |∇²p − rhs| over the zero-mean part of `rhs`.
+        residual: `[batch]` max |∇²p − rhs| over the part of `rhs` outside the null space.
     """
 
     converged: tf.Tensor
@@ -50,49 +52,41 @@ class PoissonResult(NamedTuple):
     residual: tf.Tensor
 
 
-PoissonSolver = Callable[[tf.Tensor, float, "tf.Tensor | None"], tuple[tf.Tensor, PoissonResult]]
+PoissonSolver = Callable[..., tuple[tf.Tensor, PoissonResult]]
 
 
-def _zero_mean(rhs: tf.Tensor) -> tf.Tensor:
-    return rhs - tf.reduce_mean(rhs, axis=[1, 2], keepdims=True)
-
-
-def _residual(p: tf.Tensor, zero_mean_rhs: tf.Tensor, dx: float) -> tf.Tensor:
-    residual = tf.reduce_max(tf.abs(laplacian(p, dx) - zero_mean_rhs), axis=[1, 2])
+def _residual(p: tf.Tensor, rhs: tf.Tensor, dx: float, stencil: Stencil) -> tf.Tensor:
+    residual = tf.reduce_max(tf.abs(stencil.apply(p, dx) - rhs), axis=[1, 2])
     return tf.stop_gradient(residual)
 
 
-def _laplacian_eigenvalues(ny: int, nx: int, dx: float) -> np.ndarray:
-    ky = 2.0 * np.cos(2.0 * np.pi * np.fft.fftfreq(ny)) - 2.0
-    kx = 2.0 * np.cos(2.0 * np.pi * np.fft.fftfreq(nx)) - 2.0
-    eigenvalues = (ky[:, None] + kx[None, :]) / (dx * dx)
-    eigenvalues[0, 0] = 1.0  # the mean mode, zeroed in the solution
-    return eigenvalues
+def _inverse_eigenvalues(stencil: Stencil, ny: int, nx: int, dx: float) -> np.ndarray:
+    """`1/λ`, and 0 where `λ` is 0 (the null space, left out of `p`)."""
+    eigenvalues = stencil.eigenvalues(ny, nx, dx)
+    null = np.abs(eigenvalues) * dx * dx < 1e-12
+    return np.where(null, 0.0, 1.0 / np.where(null, 1.0, eigenvalues))
 
 
 def spectral_poisson(
-    rhs: tf.Tensor, dx: float, guess: tf.Tensor | None = None
+    rhs: tf.Tensor, dx: float, guess: tf.Tensor | None = None, stencil: str = "compact"
 ) -> tuple[tf.Tensor, PoissonResult]:
-    """Exact periodic solve of `∇²p = rhs` (5-point Laplacian) by FFT, `mean(p) = 0`.
+    """Exact periodic solve of `∇²p = rhs` by FFT (module docstring).
 
     Args:
-        rhs: `[batch, ny, nx]`, real; its mean is dropped (a divergence on a
-            periodic grid has mean 0).
+        rhs: `[batch, ny, nx]`, real.
         dx: cell size.
         guess: ignored (a direct solve needs no warm start); there so that an
             iterative solver with warm start fits the same signature.
+        stencil: "compact" or "wide" (`stencils`).
     """
     del guess
     check_grid(rhs, "rhs", 3)
+    laplace = get_stencil(stencil)
     ny, nx = int(rhs.shape[1]), int(rhs.shape[2])
     complex_dtype = tf.complex128 if rhs.dtype == tf.float64 else tf.complex64
-    eigenvalues = tf.constant(_laplacian_eigenvalues(ny, nx, dx), rhs.dtype)
-    spectrum = tf.signal.fft2d(tf.cast(rhs, complex_dtype))
-    keep = np.ones((ny, nx))
-    keep[0, 0] = 0.0
-    inverse = tf.cast(tf.constant(keep, rhs.dtype) / eigenvalues, complex_dtype)
-    p = tf.math.real(tf.signal.ifft2d(spectrum * inverse))
-    residual = _residual(p, _zero_mean(rhs), dx)
+    inverse = tf.constant(_inverse_eigenvalues(laplace, ny, nx, dx), complex_dtype)
+    p = tf.math.real(tf.signal.ifft2d(tf.signal.fft2d(tf.cast(rhs, complex_dtype)) * inverse))
+    residual = _residual(p, range_part(rhs, laplace), dx, laplace)
     return p, PoissonResult(
         converged=tf.math.is_finite(residual),
         num_iterations=tf.zeros(tf.shape(residual), tf.int32),
@@ -103,12 +97,14 @@ def spectral_poisson(
 def conjugate_gradient_poisson(rtol: float = 1e-5, max_iterations: int = 500) -> PoissonSolver:
     """The pressure solve by the shared CG, B.5's choice, as a `PoissonSolver`.
 
-    Solves `−∇²p = −rhs` (the periodic `−∇²` is symmetric positive
-    semi-definite; its null space, the constant, is orthogonal to the
-    zero-mean part of `rhs` that is solved for) from `guess` (warm start) to
-    `‖r‖ ≤ rtol·‖rhs‖`, and returns `p` with mean 0. The gradient is the
-    adjoint CG solve. Non-convergence within `max_iterations` is reported in
-    `PoissonResult.converged`, not raised (the call may be traced by XLA).
+    Solves `(−∇² + N/dx²) p = −rhs`, `N` the projection onto the null space of
+    `∇²`: the shift makes the operator positive definite without changing the
+    solution for a `rhs` outside the null space, and keeps round-off from
+    piling up there (where the checkerboards of the wide stencil made a
+    float32 CG diverge). Starts from `guess` (warm start), stops at `‖r‖ ≤
+    rtol·‖rhs‖`. The gradient is the adjoint CG solve. Non-convergence within
+    `max_iterations` is reported in `PoissonResult.converged`, not raised (the
+    call may be traced by XLA).
     """
     if not rtol > 0 or max_iterations < 1:
         raise ValueError(
@@ -117,21 +113,21 @@ def conjugate_gradient_poisson(rtol: float = 1e-5, max_iterations: int = 500) ->
         )
 
     def solve(
-        rhs: tf.Tensor, dx: float, guess: tf.Tensor | None = None
+        rhs: tf.Tensor, dx: float, guess: tf.Tensor | None = None, stencil: str = "compact"
     ) -> tuple[tf.Tensor, PoissonResult]:
         check_grid(rhs, "rhs", 3)
-        zero_mean = _zero_mean(rhs)
+        laplace = get_stencil(stencil)
+        solvable = range_part(rhs, laplace)
         p, result = fields.linear_solve(
-            lambda q: -laplacian(q, dx),
-            -zero_mean,
+            lambda q: null_part(q, laplace) / (dx * dx) - laplace.apply(q, dx),
+            -solvable,
             rtol=rtol,
             max_iterations=max_iterations,
             x0=guess,
         )
-        p = p - tf.reduce_mean(p, axis=[1, 2], keepdims=True)
-        return p, PoissonResult(
-            result.converged, result.num_iterations, _residual(p, zero_mean, dx)
-        )
+        p = range_part(p, laplace)
+        residual = _residual(p, solvable, dx, laplace)
+        return p, PoissonResult(result.converged, result.num_iterations, residual)
 
     return solve
 

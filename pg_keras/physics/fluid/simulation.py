@@ -9,6 +9,11 @@ One step (B.5 and the authors' later code):
 
 Neither advection nor projection conserves energy; B.5 restores it each step.
 The marker is advected with the updated velocity (EXPERIMENTS.md's order).
+Before the first step the centred `v0` is made divergence-free
+(`projection.make_incompressible_centered`), as the authors do: otherwise the
+first step's `E0` counts the energy of its curl-free part, which the
+projection removes and the renormalisation puts back into the flow. So
+`P(x)` depends on the divergence-free part of `x` only.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pg_keras.physics.fluid.pressure import (
     merge_results,
     spectral_poisson,
 )
-from pg_keras.physics.fluid.projection import make_incompressible
+from pg_keras.physics.fluid.projection import make_incompressible, make_incompressible_centered
 
 __all__ = [
     "FluidState",
@@ -100,6 +105,8 @@ def simulate(
 ) -> list[FluidState]:
     """`P`: runs `steps` steps from `(v0, m0)` and returns the states `[s0, s1, …, s_steps]`.
 
+    `s0` holds the projected `v0`, staggered, and its projection's result.
+
     Args:
         velocity0: centred `[batch, ny, nx, 2]`, the paper's `x ≡ v0`.
         marker0: `[batch, ny, nx]`.
@@ -117,7 +124,9 @@ def simulate(
         raise ValueError(f"Expected `steps` >= 0. Received: steps={steps}")
     if not dx > 0:
         raise ValueError(f"Expected `dx` > 0. Received: dx={dx}")
-    states = [FluidState(centered_to_staggered(velocity0), marker0, tf.zeros_like(marker0))]
+    velocity0, solve = make_incompressible_centered(velocity0, dx, solve_poisson)
+    start = FluidState(centered_to_staggered(velocity0), marker0, tf.zeros_like(marker0), solve)
+    states = [start]
     for _ in range(steps):
         states.append(step(states[-1], dt, dx, solve_poisson, correction))
     return states
