@@ -67,6 +67,13 @@ def _inverse_eigenvalues(stencil: Stencil, ny: int, nx: int, dx: float) -> np.nd
     return np.where(null, 0.0, 1.0 / np.where(null, 1.0, eigenvalues))
 
 
+def _fourier_solve(rhs: tf.Tensor, inverse_eigenvalues: np.ndarray) -> tf.Tensor:
+    """`F⁻¹(F(rhs) / λ)` with the fft2d."""
+    complex_dtype = tf.complex128 if rhs.dtype == tf.float64 else tf.complex64
+    inverse = tf.constant(inverse_eigenvalues, complex_dtype)
+    return tf.math.real(tf.signal.ifft2d(tf.signal.fft2d(tf.cast(rhs, complex_dtype)) * inverse))
+
+
 def spectral_poisson(
     rhs: tf.Tensor, dx: float, guess: tf.Tensor | None = None, stencil: str = "compact"
 ) -> tuple[tf.Tensor, PoissonResult]:
@@ -83,9 +90,7 @@ def spectral_poisson(
     check_grid(rhs, "rhs", 3)
     laplace = get_stencil(stencil)
     ny, nx = int(rhs.shape[1]), int(rhs.shape[2])
-    complex_dtype = tf.complex128 if rhs.dtype == tf.float64 else tf.complex64
-    inverse = tf.constant(_inverse_eigenvalues(laplace, ny, nx, dx), complex_dtype)
-    p = tf.math.real(tf.signal.ifft2d(tf.signal.fft2d(tf.cast(rhs, complex_dtype)) * inverse))
+    p = _fourier_solve(rhs, _inverse_eigenvalues(laplace, ny, nx, dx))
     residual = _residual(p, range_part(rhs, laplace), dx, laplace)
     return p, PoissonResult(
         converged=tf.math.is_finite(residual),
