@@ -39,7 +39,6 @@ def frequency_weighted_loss(
     weights = tf.constant(loss_weights(ny, nx, wavelength), marker.dtype)
     diff = marker - target
     diff = diff - tf.reduce_mean(diff, axis=[1, 2], keepdims=True)
-    complex_dtype = tf.complex128 if marker.dtype == tf.float64 else tf.complex64
-    spectrum = tf.signal.fft2d(tf.cast(diff, complex_dtype))
+    spectrum = tf.signal.fft2d(tf.complex(diff, tf.zeros_like(diff)))
     power = tf.square(tf.abs(spectrum) * weights)
     return tf.reduce_sum(tf.sqrt(tf.maximum(power, floor)), axis=[1, 2])

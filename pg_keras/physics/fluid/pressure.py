@@ -71,7 +71,9 @@ def _fourier_solve(rhs: tf.Tensor, inverse_eigenvalues: np.ndarray) -> tf.Tensor
     """`F⁻¹(F(rhs) / λ)` with the fft2d."""
     complex_dtype = tf.complex128 if rhs.dtype == tf.float64 else tf.complex64
     inverse = tf.constant(inverse_eigenvalues, complex_dtype)
-    return tf.math.real(tf.signal.ifft2d(tf.signal.fft2d(tf.cast(rhs, complex_dtype)) * inverse))
+    return tf.math.real(
+        tf.signal.ifft2d(tf.signal.fft2d(tf.complex(rhs, tf.zeros_like(rhs))) * inverse)
+    )
 
 
 def spectral_poisson(
