@@ -278,7 +278,7 @@ class FluidProblem(Problem):
             + strength[:, None, None, None] * vortex
             + spec.velocity_noise * small
         )
-        velocity0 = self.postprocess(velocity0, {})  # the authors' data are divergence-free
+        velocity0 = self.project(velocity0)  # the authors' data are divergence-free
         marker_t = self.simulate(velocity0, {MARKER0: marker0})
         return {
             Y_TARGET: marker_t,
@@ -288,12 +288,18 @@ class FluidProblem(Problem):
         }
 
     # Network -------------------------------------------------------------------
-    def postprocess(self, x: tf.Tensor, batch: Batch) -> tf.Tensor:
+    def project(self, velocity: tf.Tensor) -> tf.Tensor:
         """`v0` made divergence-free, as every velocity the authors simulate."""
-        del batch
-        x, solve = physics.make_incompressible_centered(x, self.spec.dx, self.spec.solve_poisson())
+        velocity, solve = physics.make_incompressible_centered(
+            velocity, self.spec.dx, self.spec.solve_poisson()
+        )
         physics.check_converged(solve, "projection of v0")
-        return x
+        return velocity
+
+    def postprocess(self, x: tf.Tensor, batch: Batch) -> tf.Tensor:
+        """The network's `v0` made divergence-free (`project`)."""
+        del batch
+        return self.project(x)
 
     def network_input(self, batch: Batch) -> tf.Tensor:
         """`[m0, m_t]` as 2 maps, `[batch, n, n, 2]` float32."""
