@@ -12,6 +12,12 @@ the first iteration at which the mean x error is at or below the network's,
 and charges the solver's per-event wall time pro rata (time per iteration ×
 iterations). A solver that never gets there is reported as "> cap".
 
+Every method is also timed one event at a time (`one_at_a_time`): the network
+on a batch of one, each solver on one event alone for a few iterations
+(`--single-iterations`), over the first `--single-events` events, medians with
+their ranges; a solver's time to the network's accuracy is charged pro rata as
+above, with the batched run's iteration count.
+
 It also times one simulation step (batched, XLA) per example and per cell with
 each pressure solver (the exact FFT solve and the shared CG, warm-started),
 and each solve's share of the step, measured as the time saved by replacing
@@ -62,6 +68,32 @@ def reach(result, level: float) -> dict:
         "best_x_mae": float(curve.min()),
         "curve_x_mae": [float(v) for v in curve],
     }
+
+
+def _spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def one_at_a_time(problem, infer, batch, table: dict, events: int, iterations: int) -> dict:
+    """Per-event times with each event alone (module docstring), seconds."""
+    singles = [{key: value[k : k + 1] for key, value in batch.items()} for k in range(events)]
+    rows = {
+        "events": events,
+        "network": _spread([median_seconds(lambda b=b: infer(b).numpy(), 5) for b in singles]),
+    }
+    for name in ("inverse-physics", "gd"):
+        per_iteration = [
+            float(solve(problem, name, single, iterations).wall_time_s[0]) / iterations
+            for single in singles
+        ]
+        reached = table[name]["iterations_to_reach"]
+        rows[name] = {
+            "time_per_iteration_s": _spread(per_iteration),
+            "time_per_event_s": None
+            if reached is None
+            else reached * statistics.median(per_iteration),
+        }
+    return rows
 
 
 def step_timing(problem, batch_size: int, repeats: int) -> dict:
@@ -132,6 +164,10 @@ def main(argv=None) -> int:
     parser.add_argument("--inverse-iterations", type=int, default=30)
     parser.add_argument("--gd-iterations", type=int, default=200)
     parser.add_argument("--timing-batch", type=int, default=16)
+    parser.add_argument("--single-events", type=int, default=4, help="events timed alone")
+    parser.add_argument(
+        "--single-iterations", type=int, default=3, help="solver iterations per event alone"
+    )
     parser.add_argument("--out", type=pathlib.Path, default=None)
     parser.add_argument("--spec", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument(
@@ -170,6 +206,14 @@ def main(argv=None) -> int:
     table["ratio_inverse_physics_to_network"] = (
         None if solver_time is None else solver_time / table["network"]["time_per_event_s"]
     )
+    table["one_at_a_time"] = one_at_a_time(
+        problem,
+        infer,
+        events,
+        table,
+        min(args.single_events, args.events),
+        args.single_iterations,
+    )
     table["simulation_step"] = step_timing(problem, args.timing_batch, 10)
     del events[Y_TARGET]
 
@@ -187,6 +231,18 @@ def main(argv=None) -> int:
                 f"{name}: {row['iterations_to_reach']} iterations, "
                 f"{row['time_per_event_s']:.3f} s/event"
             )
+    alone = table["one_at_a_time"]
+    print(
+        f"one event at a time ({alone['events']} events): network "
+        f"{1e3 * alone['network']['median']:.2f} ms/event"
+    )
+    for name in ("inverse-physics", "gd"):
+        row = alone[name]
+        reached = row["time_per_event_s"]
+        print(
+            f"  {name}: {1e3 * row['time_per_iteration_s']['median']:.1f} ms/iteration"
+            + ("" if reached is None else f", {reached:.3f} s/event to the network's accuracy")
+        )
     ratio = table["ratio_inverse_physics_to_network"]
     print(f"solver/network time: {'n/a' if ratio is None else f'{ratio:,.0f}x'}")
     for name in ("fft", "cg"):

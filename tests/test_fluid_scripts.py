@@ -22,10 +22,13 @@ def test_table_and_figure_scripts_with_a_tiny_budget(tmp_path):
     out = tmp_path / "table.json"
     argv = ["--network", str(tmp_path / "inverse-physics" / "seed0"), "--events", "2"]
     argv += ["--inverse-iterations", "2", "--gd-iterations", "2", "--timing-batch", "2"]
-    argv += ["--batch-statistics"]
+    argv += ["--batch-statistics", "--single-events", "2", "--single-iterations", "1"]
     assert fluid_table.main([*argv, "--out", str(out), *spec_args]) == 0
     table = json.loads(out.read_text())
     assert len(table["inverse-physics"]["curve_x_mae"]) == 3
+    alone = table["one_at_a_time"]
+    assert alone["events"] == 2 and alone["network"]["min"] > 0
+    assert alone["inverse-physics"]["time_per_iteration_s"]["median"] > 0
     step = table["simulation_step"]
     assert step["fft"]["step_ns_per_cell"] > 0 and step["cg"]["step_ns_per_cell"] > 0
     assert step["cg"]["warm_start_iterations_mean"] >= 0
