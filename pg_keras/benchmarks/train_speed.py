@@ -264,10 +264,19 @@ def bench_rules(
                 name: report["ms_per_step"][name]["median"] / base["ms_per_step"][name]["median"]
                 for name in ("with_data", "without_data")
             },
+            "gradient_backward": _backward_ratio(report, base),
         }
     if profile_dir:
         reports[0]["profile"] = profile_dir
     return reports
+
+
+def _backward_ratio(report: dict, base: dict) -> float | None:
+    """Median backward time of `report`'s rule over `base`'s (None for a supervised one)."""
+    mine, theirs = report["parts_ms"]["gradient_backward"], base["parts_ms"]["gradient_backward"]
+    if not mine or not theirs or not theirs["median"] > 0:
+        return None
+    return mine["median"] / theirs["median"]
 
 
 def bench_train(problem_name: str, gradient: str, **options) -> dict:

@@ -87,6 +87,11 @@ def run_bench_train(args) -> int:
             f"{ratios['with_data']:.2f}x with data, {ratios['without_data']:.2f}x without "
             "(timed in turns)"
         )
+        if ratios["gradient_backward"] is not None:
+            print(
+                f"{report['gradient']} backward / {ratios['gradient']} backward: "
+                f"{ratios['gradient_backward']:.2f}x (medians)"
+            )
     if args.report:
         write(reports[0] if len(reports) == 1 else {"runs": reports}, args.report)
         print(f"Report: {args.report}")
