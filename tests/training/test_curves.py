@@ -13,7 +13,7 @@ REPORTS = pathlib.Path(__file__).resolve().parents[2] / "docs" / "reports"
 
 
 def test_a_report_from_before_the_column_names_reads_in_the_old_order(tmp_path):
-    report = json.loads((REPORTS / "heat_compare.json").read_text())
+    report = json.loads((REPORTS / "compare_heat_pg300_before_speed.json").read_text())
     for entry in report["results"].values():
         run = entry["runs"][0]
         assert "curve_columns" not in run
