@@ -58,7 +58,7 @@ _RELOAD = textwrap.dedent(
         a = tf.constant(np.load(path))
         out[f"{tag}_x"] = model.signatures["serving_default"](a=a)["x"].numpy()
         for key, value in model.signatures["with_residual"](a=a).items():
-            out[f"{tag}_{key}"] = value.numpy()
+            out[f"{tag}_with_residual_{key}"] = value.numpy()
         for k in (0, 1, 3):
             refined = model.signatures["refine"](a=a, iterations=tf.constant([k]))
             out[f"{tag}_refine{k}"] = refined["x"].numpy()
@@ -145,11 +145,13 @@ def test_serving_default_matches_the_network_in_a_fresh_process(reloaded, networ
 
 @pytest.mark.parametrize("tag, a", [("small", A_SMALL), ("batch", A_BATCH)])
 def test_with_residual_is_half_squared_distance_to_the_target(reloaded, tag, a):
-    x = reloaded[f"{tag}_x"]
-    np.testing.assert_array_equal(reloaded[f"{tag}_x"], x)
-    np.testing.assert_allclose(reloaded[f"{tag}_y"], np.sin(a / x), rtol=1e-5, atol=1e-6)
-    assert reloaded[f"{tag}_residual"].shape == (len(a),)
-    np.testing.assert_allclose(reloaded[f"{tag}_residual"], _residual(x, a), rtol=1e-4, atol=1e-6)
+    x = reloaded[f"{tag}_with_residual_x"]
+    # The same prediction as serving_default, with y and the residual computed from it.
+    np.testing.assert_array_equal(x, reloaded[f"{tag}_x"])
+    y, residual = reloaded[f"{tag}_with_residual_y"], reloaded[f"{tag}_with_residual_residual"]
+    np.testing.assert_allclose(y, np.sin(a / x), rtol=1e-5, atol=1e-6)
+    assert residual.shape == (len(a),)
+    np.testing.assert_allclose(residual, _residual(x, a), rtol=1e-4, atol=1e-6)
 
 
 def test_refine_lowers_the_residual(reloaded):
