@@ -48,3 +48,22 @@ def test_an_overflowing_inverse_gradient_step_is_clipped_not_dropped():
     delta = rule.delta_x(_context(rule, x, target, lambda z: z**2))
     # x̃ = x − (y − y*)/0: y − y* = +1 gives x̃ = −inf, Δ = +inf → +0.25; −3 gives −0.25.
     np.testing.assert_array_equal(delta, [[0.25], [-0.25], [0.0]])
+
+
+def test_newton_walks_downhill_by_default():
+    """P(x) = x³ minimised directly from x = −1: the raw Newton step +0.5 climbs; by
+    default the rule flips it (as the paper does for sin(a/x))."""
+    rule = Newton(objective=lambda y, t: tf.reduce_sum(y, axis=1))
+    x = tf.constant([[-1.0]], tf.float64)
+    delta = rule.delta_x(_context(rule, x, tf.zeros_like(x), lambda z: z**3))
+    np.testing.assert_allclose(x - delta, [[-1.5]])
+
+
+def test_newton_flips_by_the_whole_step_of_each_example():
+    """Σ x³ minimised from two points in 3-D: g = 3x², H = diag(6x), the Newton step is −x/2
+    and g·Δ = −1.5 Σx³. From (−1, .6, .6) that is +0.85 (uphill: flipped to +x/2) although
+    the components mostly point downhill; from (1, −.6, −.6) it is −0.85 (kept)."""
+    rule = Newton(objective=lambda y, t: tf.reduce_sum(y, axis=1))
+    x = tf.constant([[-1.0, 0.6, 0.6], [1.0, -0.6, -0.6]], tf.float64)
+    delta = rule.delta_x(_context(rule, x, tf.zeros_like(x), lambda z: z**3))
+    np.testing.assert_allclose(x - delta, [[-1.5, 0.9, 0.9], [0.5, -0.3, -0.3]], rtol=1e-12)
