@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean protos
+.PHONY: demo test lint venv clean protos mutants
 
 venv: $(STAMP)
 
@@ -17,6 +17,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
+
+# Slow (hours for every module on 2 cores) and resumable; never part of `make test` or CI.
+# It rewrites the module under test in place while it runs: run no tests in this tree then.
+mutants: $(STAMP)
+	nice -n 10 $(PY) -m scripts.mutants $(MUTANTS_ARGS)
 
 demo: $(STAMP)
 	$(PY) -m scripts.demo
