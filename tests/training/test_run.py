@@ -121,10 +121,8 @@ def test_compare_report_has_the_documented_shape(tmp_path):
 
 
 def test_inference_mode_evaluation_of_a_run(finished_run):
-    from pg_keras.training.checkpoints import evaluate_run
-
     from pg_keras.problems import get_problem
-    from pg_keras.training.checkpoints import restore_network
+    from pg_keras.training.checkpoints import evaluate_run, restore_network
     from pg_keras.training.run import EVALUATION_STREAM, make_dataset
 
     held_out = evaluate_run(finished_run.run_dir, batches=2)
