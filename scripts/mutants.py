@@ -369,7 +369,15 @@ def _load(report: pathlib.Path) -> dict:
     return json.loads(report.read_text()) if report.exists() else {"modules": {}}
 
 
+#: Modules of the core this harness leaves out, and why.
+LEFT_OUT = {
+    "serving/rest.py": "rewritten by another change in the same session; map it once that lands",
+}
+
+
 def _save(report: pathlib.Path, data: dict) -> None:
+    data["not_run"] = [module for module in TESTS if module not in data["modules"]]
+    data["left_out"] = LEFT_OUT
     partial = report.with_suffix(".json.partial")
     partial.write_text(json.dumps(data, indent=1) + "\n")
     partial.replace(report)
