@@ -46,6 +46,7 @@ _RULES = ["tests/rules/test_rules.py", "tests/rules/test_rule_safeguards.py"]
 _CODEC = [
     "tests/serving/test_serving_tensor_proto.py",
     "tests/serving/test_codec_against_tensorflow.py",
+    "tests/serving/test_codec_limits.py",
 ]
 
 #: module -> its test files, fastest first (pytest -x stops at the first failure), in the
@@ -53,6 +54,7 @@ _CODEC = [
 TESTS: dict[str, list[str]] = {
     "pg_keras/physical_gradient.py": [
         *_PG,
+        "tests/test_rule_update.py",
         *_RULES,
         "tests/training/test_distributed_reduction_scale.py",
     ],
