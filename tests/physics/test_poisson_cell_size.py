@@ -36,3 +36,8 @@ def test_the_problems_pg_lands_on_x_star_for_its_cell_size(dx):
     y, residuals = physics_forward(x, lambda z: problem.simulate(z, {}), rule)
     delta = physics_backward(residuals, y - batch["y_target"], rule, "sum")
     np.testing.assert_allclose(x - delta, batch["x_target"], atol=1e-7)
+
+
+def test_a_source_without_its_batch_axis_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"`x` of shape \[batch, ny, nx\].*shape=\(12, 12\)"):
+        poisson.simulate(tf.zeros([12, 12], tf.float64), DX)
