@@ -1,4 +1,4 @@
-"""`pg-keras`: list problems and rules, train, compare, solve per event, export.
+"""`pg-keras`: list problems and rules, train, compare, solve per event, export, reproduce.
 
 Every user error (unknown problem or rule, a non-positive number, an unwritable
 log directory) is one line on stderr naming what was received and what is
@@ -23,6 +23,7 @@ import tensorflow as tf  # noqa: E402
 
 from pg_keras.cli._args import UsageError  # noqa: E402
 from pg_keras.cli._parser import build_parser  # noqa: E402
+from pg_keras.cli._reproduce import run_reproduce  # noqa: E402
 from pg_keras.cli._runs import run_bench_train, run_calibrate, run_export  # noqa: E402
 from pg_keras.cli._solving import run_solve  # noqa: E402
 from pg_keras.cli._training import list_problems, run_compare, run_train  # noqa: E402
@@ -38,6 +39,7 @@ COMMANDS = {
     "bench-train": run_bench_train,
     "export": run_export,
     "calibrate": run_calibrate,
+    "reproduce": run_reproduce,
 }
 
 #: Commands that moved to the model server's side, so that pg_keras never imports it.

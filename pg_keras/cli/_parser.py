@@ -13,6 +13,7 @@ from pg_keras.cli._args import (
     non_negative_int,
     positive_int,
 )
+from pg_keras.cli._reproduce import add_reproduce
 from pg_keras.config import BaselineConfig, CompareConfig, TrainingConfig, default
 
 __all__ = ["build_parser"]
@@ -33,6 +34,7 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     _add_solve(commands)
     _add_bench_train(commands)
     _add_export(commands)
+    add_reproduce(commands)
     return parser
 
 

@@ -30,7 +30,9 @@ from pg_keras.training.run import build_model, resolve, train
 __all__ = ["baseline_section", "compare", "steps_to_match", "write_report"]
 
 
-def compare(config: CompareConfig, logdir: str | pathlib.Path, verbose: int = 1) -> dict:
+def compare(
+    config: CompareConfig, logdir: str | pathlib.Path, verbose: int = 1, train_run=train
+) -> dict:
     """Runs every scheme for every seed and returns the report.
 
     For a given seed all schemes start from the same weights (built once,
@@ -38,8 +40,10 @@ def compare(config: CompareConfig, logdir: str | pathlib.Path, verbose: int = 1)
     Runs go to `logdir/<scheme>/seed<seed>/`, so TensorBoard shows one run per
     scheme and seed; an interrupted comparison resumes each run.
 
-    With `config.baseline` the report gains a "baseline" section: that solver's
-    errors on fresh events and the step at which each scheme overtakes it.
+    `train_run` trains one run (`train`'s signature); `pg-keras reproduce` passes one
+    that also prints its progress. With `config.baseline` the report gains a "baseline"
+    section: that solver's errors on fresh events and the step at which each scheme
+    overtakes it.
     """
     problem = get_problem(config.problem, config.spec)
     for name in config.gradients:
@@ -58,7 +62,7 @@ def compare(config: CompareConfig, logdir: str | pathlib.Path, verbose: int = 1)
                 initial_weights = build_model(problem, run_config).network.get_weights()
             if verbose:
                 print(f"[{config.problem}] {name}, seed {seed}: {config.steps} steps")
-            run = train(run_config, logdir / name / f"seed{seed}", verbose, initial_weights)
+            run = train_run(run_config, logdir / name / f"seed{seed}", verbose, initial_weights)
             results[name]["runs"].append(
                 {
                     "seed": seed,
