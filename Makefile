@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean protos mutants
+.PHONY: demo test lint venv venv-gpu clean protos mutants
 
 venv: $(STAMP)
 
@@ -14,6 +14,20 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# A second environment with TensorFlow's CUDA build (requirements-gpu.txt), for machines
+# with an NVIDIA GPU; nothing else (test, lint, demo) uses it. Prints the GPUs TF sees.
+VENV_GPU := .venv-gpu
+STAMP_GPU := $(VENV_GPU)/.installed
+
+venv-gpu: $(STAMP_GPU)
+
+$(STAMP_GPU): requirements-gpu.txt pyproject.toml
+	test -x $(VENV_GPU)/bin/python || $(PYTHON) -m venv $(VENV_GPU)
+	$(VENV_GPU)/bin/python -m pip install --quiet --no-deps -r requirements-gpu.txt
+	$(VENV_GPU)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(VENV_GPU)/bin/python -c "import tensorflow as tf; print('GPUs:', tf.config.list_physical_devices('GPU'))"
+	touch $(STAMP_GPU)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
@@ -47,4 +61,4 @@ protos:
 	$(PY) -m ruff format serving/protos
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(VENV_GPU) runs
