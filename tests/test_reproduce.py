@@ -114,7 +114,7 @@ def fake_report() -> dict:
         ]
 
     adjoint = [[[50, 8.0], [100, 4.0], [150, 2.0]], [[50, 10.0], [100, 6.0], [150, 3.0]]]
-    pg = [[[50, 4.0], [100, 1.0], [150, 0.5]], [[50, 2.0], [100, 3.0], [150, 1.5]]]
+    pg = [[[50, 4.0], [100, 1.0], [150, 0.5]], [[50, 2.0], [100, 1.0], [150, 1.5]]]
     return {
         "steps": 150,
         "results": {
@@ -138,6 +138,7 @@ def test_paper_points_read_the_nearest_logged_step_with_median_and_range():
     }
     assert at60["pg"]["median"] == 3.0 and at60["pg"]["reference_over_this"] == 3.0
     assert points["final"]["pg"] == {"median": 1.0, "min": 0.5, "max": 1.5}
+    assert points["best"]["pg"] == {"median": 0.75, "min": 0.5, "max": 1.0}
     assert points["inference"]["adjoint"]["max"] == 6.0
     assert points["steps_to_reach_reference_final"] == {"level": 2.5, "pg": 50}
 

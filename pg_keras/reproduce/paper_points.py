@@ -3,7 +3,8 @@
 `paper_points(report, checkpoints, reference)` adds to a `pg-keras compare` report what
 the paper quotes: each scheme's `x_mae` at the logged point nearest each checkpoint
 (median, min and max over seeds, and the reference scheme's median over this one's),
-the final and as-served (inference-mode) errors with their ranges, and the steps each
+the final, best (each run's lowest logged point) and as-served (inference-mode) errors
+with their ranges, and the steps each
 scheme's median curve needs to reach the reference's final error (the paper's "PG needs
 138 iterations to reach Adam's 10k accuracy"; `steps_to_match` of the report).
 """
@@ -63,6 +64,10 @@ def paper_points(
         "reference": reference,
         "checkpoints": table,
         "final": {n: spread([r["final"][metric] for r in e["runs"]]) for n, e in results.items()},
+        "best": {
+            n: spread([min(v for _, v in curve(r, metric)) for r in e["runs"]])
+            for n, e in results.items()
+        },
         "inference": {
             n: spread([r["inference"][metric] for r in e["runs"]])
             for n, e in results.items()
