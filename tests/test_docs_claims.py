@@ -1,7 +1,7 @@
 """Every figure in the result tables of README.md and docs/*.md, against its committed report.
 
-A result table (one with a number outside its first column) carries, on the lines just
-above it, an HTML comment naming its report and where in the JSON each figure is:
+A result table (one with a number outside its first column) carries, right above it
+(nothing but blank lines between), an HTML comment naming its report and where in the JSON each figure is:
 
     <!-- claims: docs/reports/paper_sin_long.json
     row adjoint: adjoint (clipped backprop)
@@ -15,7 +15,8 @@ above it, an HTML comment naming its report and where in the JSON each figure is
 column whose header starts with HEADER. `ROW.COL: PATHS` maps the cells of that row and
 column (`*`: any; the most specific rule wins) to one entry per number in the cell, in
 order, separated by `;`: a dotted JSON path (`{row}`, `{col}` stand for the keys; prefixed
-`FILE#` for another report than the table's; list items by index), `A / B`
+`FILE#` for another report than the table's; list items by index), `mean_after(S, RUN)`
+(a run's mean `x_mae` over its logged points after step S), `A / B`
 (a ratio of two paths), `K * A` (a scaled path), or `- REASON` (not a measurement of
 ours: a target, the paper's figure). Each figure must equal its report's value to the
 printed precision. A table whose numbers are not measurements (flag defaults, shapes)
@@ -149,16 +150,28 @@ def lookup(report: dict, path: str):
 
 
 def evaluate(report: dict, expression: str) -> float:
+    window = re.fullmatch(r"mean_after\((\d+), (.+)\)", expression.strip())
+    if window:  # a curve's mean x_mae over the logged points after a step
+        from pg_keras.training.curves import curve  # imports TensorFlow: only when needed
+
+        points = curve(resolve(report, window.group(2)), "x_mae")
+        values = [value for step, value in points if step > int(window.group(1))]
+        return sum(values) / len(values)
     if " / " in expression:
         top, bottom = expression.split(" / ")
         return evaluate(report, top) / evaluate(report, bottom)
     if " * " in expression:
         factor, path = expression.split(" * ")
         return float(factor) * evaluate(report, path)
-    other, sep, path = expression.strip().rpartition("#")
-    if sep:  # a path in another report than the table's
-        return float(lookup(json.loads((ROOT / other).read_text()), path))
-    return float(lookup(report, path))
+    return float(resolve(report, expression))
+
+
+def resolve(report: dict, path: str):
+    """The value at `path` in `report`, or in another report for `FILE#path`."""
+    other, sep, path = path.strip().rpartition("#")
+    if sep:
+        return lookup(json.loads((ROOT / other).read_text()), path)
+    return lookup(report, path)
 
 
 def parse_claims(body: str) -> tuple[dict, dict, dict]:
@@ -213,6 +226,9 @@ def check_table(path: pathlib.Path, line: int, header, rows, claims) -> list[str
             for figure, entry in zip(figures, entries, strict=True):
                 if entry.startswith("- "):
                     continue
+                if ("{row}" in entry and row is None) or ("{col}" in entry and column is None):
+                    problems.append(f"{where}: {entry} needs a `row`/`col` line naming it")
+                    continue
                 expression = entry.format(row=row, col=column)
                 try:
                     value = evaluate(report, expression)
@@ -228,7 +244,7 @@ def result_tables():
     for path in DOCS:
         for line, header, rows, above in tables(path):
             if is_result_table(rows):
-                found = list(CLAIMS.finditer(above))
+                found = [m for m in CLAIMS.finditer(above) if not above[m.end() :].strip()]
                 name = f"{path.relative_to(ROOT)}:{line}"
                 yield pytest.param(path, line, header, rows, found[-1] if found else None, id=name)
 
