@@ -1,7 +1,8 @@
 """Every figure in the result tables of README.md and docs/*.md, against its committed report.
 
 A result table (one with a number outside its first column) carries, right above it
-(nothing but blank lines between), an HTML comment naming its report and where in the JSON each figure is:
+(nothing but blank lines between), an HTML comment naming its report and where in the
+JSON each figure is:
 
     <!-- claims: docs/reports/paper_sin_long.json
     row adjoint: adjoint (clipped backprop)
