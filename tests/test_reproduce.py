@@ -10,7 +10,9 @@ from pg_keras.cli import main
 from pg_keras.problems.fluid import FluidProblem
 from pg_keras.reproduce.paper_points import at_step, paper_points
 from pg_keras.reproduce.progress import PlannedRun, Progress, format_duration
-from pg_keras.reproduce.solver_table import reach
+from pg_keras.problems import get_problem
+from pg_keras.reproduce.experiments import SolverTable
+from pg_keras.reproduce.solver_table import reach, solver_table
 
 
 def run(capsys, *argv):
@@ -58,6 +60,7 @@ def test_sin_tiny_runs_every_comparison_writes_the_report_and_resumes(capsys, tm
     assert code == 0 and out.count(": 4/4 steps in") == 7
 
 
+@pytest.mark.slow
 def test_fluid_tiny_trains_tables_and_draws(capsys, tmp_path, monkeypatch):
     # XLA compiles of a 16 x 16 grid would take longer than the runs themselves.
     monkeypatch.setattr(FluidProblem, "physics_jit_compile", False)
@@ -177,3 +180,25 @@ def test_reach_is_the_first_iteration_at_or_below_the_level_of_the_mean():
     assert reach(result, 2.5) == 1
     assert reach(result, 0.5) is None
     assert reach(FakeResult(None), 1.0) is None
+
+
+def test_solver_table_times_the_network_and_each_solver_to_its_level():
+    problem = get_problem("wavepacket")
+    network = problem.build_network()
+    spec = SolverTable("adjoint", {"gd": 3, "scipy-lbfgsb": 3}, events=3, single=1)
+    table = solver_table(problem, network, spec, seed=0, network_run="untrained")
+    level = table["network"]["x_mae"]
+    assert table["network"]["batched_time_per_event_s"] > 0
+    assert table["network"]["single_time_per_event_s"] > 0
+    for row in table["solvers"].values():
+        curve = row["curve_x_mae"]
+        assert len(curve) == 4 and row["x_mae_start"] == curve[0]
+        below = [k for k, value in enumerate(curve) if value <= level]
+        assert row["iterations_to_reach"] == (below[0] if below else None)
+        for mode in ("batched", "single"):
+            per_iteration = row[f"{mode}_time_per_iteration_s"]
+            assert per_iteration > 0
+            assert row[f"{mode}_time_per_event_at_cap_s"] == pytest.approx(3 * per_iteration)
+            if below:
+                expected = below[0] * per_iteration / table["network"][f"{mode}_time_per_event_s"]
+                assert row["ratio_to_network"][mode] == pytest.approx(expected)
