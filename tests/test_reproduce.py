@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from pg_keras.cli import main
+from pg_keras.problems import get_problem
 from pg_keras.problems.fluid import FluidProblem
+from pg_keras.reproduce.experiments import SolverTable
 from pg_keras.reproduce.paper_points import at_step, paper_points
 from pg_keras.reproduce.progress import PlannedRun, Progress, format_duration
-from pg_keras.problems import get_problem
-from pg_keras.reproduce.experiments import SolverTable
 from pg_keras.reproduce.solver_table import reach, solver_table
 
 
