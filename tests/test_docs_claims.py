@@ -74,7 +74,10 @@ NOT_YET_CHECKED: dict[tuple[str, str], str] = {
         FLUID
     ),
     ("docs/poisson_heat.md", "|adjoint (Adam)|inverse-physics PG (Adam)|paper"): HEAT,
-    ("docs/poisson_heat.md", "inference mode, step 1000|adjoint|inverse-physics PG"): HEAT,
+    ("docs/poisson_heat.md", "inference mode, step 1000"): HEAT,
+    ("docs/serving.md", "|TF Serving protocol|Open Inference Protocol"): (
+        "added on main after this checker: whether its numbers are measurements is not decided yet"
+    ),
     ("docs/poisson_heat.md", "|adjoint (Adam)|sgd-momentum (lr 1e-9)|inverse-physics PG|paper"): (
         POISSON
     ),
