@@ -38,14 +38,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 HEAT = (
-    "heat figures: the heat coordinator re-measures them after heat-parity2 "
-    "(`pg-keras reproduce heat --horizon short` writes paper_heat_short.json to back them); "
-    "the moving-average row and the Poisson columns have no committed report at all"
+    "heat figures: re-measured after issue 16 and backed by docs/reports/heat_compare.json "
+    "(Poisson's columns by docs/reports/poisson_compare.json); the claims mapping of the "
+    "row labels and the inference/step-time paths is not written yet"
 )
 POISSON = (
-    "no committed report: the runs/compare-poisson runs were never kept; "
-    "`pg-keras reproduce poisson --horizon short` (after heat-parity2) writes "
-    "paper_poisson_short.json to back a re-measured table"
+    "re-measured after issue 16, backed by docs/reports/poisson_compare.json; the claims "
+    "mapping is not written yet"
 )
 FLUID = (
     "fluid figures (docs/fluid_compare_report.json, docs/fluid_table.json): issue 18 is "
@@ -70,6 +69,9 @@ NOT_YET_CHECKED: dict[tuple[str, str], str] = {
         "held-out, as served, after pg-keras calibrate|ms/step (median)",
     ): FLUID,
     ("docs/fluid.md", "method|x_mae reached|iterations|time per event"): FLUID,
+    ("docs/fluid.md", "variant|x_mae at steps 10…150|at step 150"): (
+        "issue 18's adjoint diagnosis: `pg-keras train` runs whose curves were not kept as a report"
+    ),
     ("docs/fluid.md", "pressure solve|ms per example-step|ns per cell|solve's share of the step"): (
         FLUID
     ),
