@@ -58,9 +58,6 @@ SERVING = (
 #: Result tables not checked yet, by file and the start of their header (cells joined by
 #: "|"), with the reason.
 NOT_YET_CHECKED: dict[tuple[str, str], str] = {
-    ("README.md", "|heat: adjoint|heat: PG|Poisson: adjoint|Poisson: SGD-momentum|Poisson: PG"): (
-        HEAT
-    ),
     ("README.md", "|adjoint (Adam)|Adam + PG|paper"): FLUID,
     ("README.md", "method|x_mae reached|iterations|time per event"): FLUID,
     (
