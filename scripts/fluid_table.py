@@ -31,7 +31,6 @@ import json
 import pathlib
 import statistics
 import sys
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -39,18 +38,9 @@ import tensorflow as tf
 from pg_keras.batch import X_TARGET, Y_TARGET
 from pg_keras.physics import fluid as physics
 from pg_keras.problems import get_problem
+from pg_keras.reproduce.solver_table import warm_seconds
 from pg_keras.solving import solve
 from pg_keras.training.checkpoints import restore_network
-
-
-def median_seconds(function, repeats: int) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 def reach(result, level: float) -> dict:
@@ -79,7 +69,7 @@ def one_at_a_time(problem, infer, batch, table: dict, events: int, iterations: i
     singles = [{key: value[k : k + 1] for key, value in batch.items()} for k in range(events)]
     rows = {
         "events": events,
-        "network": _spread([median_seconds(lambda b=b: infer(b).numpy(), 5) for b in singles]),
+        "network": _spread([warm_seconds(lambda b=b: infer(b).numpy(), 5) for b in singles]),
     }
     for name in ("inverse-physics", "gd"):
         per_iteration = [
@@ -127,7 +117,7 @@ def step_timing(problem, batch_size: int, repeats: int) -> dict:
             lambda s, solver=solver: physics.step(s, spec.dt, spec.dx, solver).marker,
             jit_compile=True,
         )
-        timings[name] = median_seconds(lambda run=run: run(state).numpy(), repeats)
+        timings[name] = warm_seconds(lambda run=run: run(state).numpy(), repeats)
     velocity = physics.advect_velocity(state.velocity, spec.dt, spec.dx, spec.correction)
     _, _, result = physics.make_incompressible(velocity, spec.dx, solvers["cg"], state.pressure)
     cg_iterations = float(tf.reduce_mean(tf.cast(result.num_iterations, tf.float32)))
@@ -186,7 +176,7 @@ def main(argv=None) -> int:
     x = infer(batch)
     network_error = problem.x_error(x, batch).numpy()
     level = float(network_error.mean())
-    seconds = median_seconds(lambda: infer(batch).numpy(), 10)
+    seconds = warm_seconds(lambda: infer(batch).numpy(), 10)
 
     table = {
         "network_checkpoint": checkpoint,
