@@ -80,15 +80,24 @@ def squared_wavenumbers(ny: int, nx: int, dx: float = 1.0) -> np.ndarray:
     return ky[:, None] ** 2 + kx[None, :] ** 2
 
 
-def fft2(field: tf.Tensor) -> tf.Tensor:
-    """2D FFT over the last two axes of a real field, in the matching complex dtype."""
-    # tf.complex, not tf.cast: its gradient is the real part without a lossy-cast warning.
-    return tf.signal.fft2d(tf.complex(field, tf.zeros_like(field)))
+def rfft2(field: tf.Tensor) -> tf.Tensor:
+    """2D FFT over the last two axes of a real field: the half spectrum `[..., ny, nx//2 + 1]`
+    (the other half is its complex conjugate), in the matching complex dtype."""
+    return tf.signal.rfft2d(field)
 
 
-def ifft2_real(spectrum: tf.Tensor) -> tf.Tensor:
-    """Real part of the inverse 2D FFT over the last two axes."""
-    return tf.math.real(tf.signal.ifft2d(spectrum))
+def irfft2(spectrum: tf.Tensor, shape: tuple[int, int]) -> tf.Tensor:
+    """The real field `[..., ny, nx]` whose half spectrum (`rfft2`) is `spectrum`.
+
+    Exact for a spectrum that `rfft2` made and multiplied by a factor that is
+    symmetric under `k → −k` (a function of `|k|`), as the heat kernels are.
+    """
+    return tf.signal.irfft2d(spectrum, fft_length=list(shape))
+
+
+def half_spectrum(values: np.ndarray) -> np.ndarray:
+    """The `[ny, nx//2 + 1]` columns of a `[ny, nx]` full-grid array that `rfft2` keeps."""
+    return values[..., : values.shape[-1] // 2 + 1]
 
 
 def per_example_dot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:

@@ -43,9 +43,10 @@ def check_dtype(field: tf.Tensor, what: str) -> None:
 def simulate(x: tf.Tensor, nu_t: float, dx: float = 1.0) -> tf.Tensor:
     """`y = P(x)`: diffusion of `x` `[batch, ny, nx]` for time `t` with viscosity `ν`, exactly."""
     fields.check_field(x, "x")
-    ny, nx = int(x.shape[1]), int(x.shape[2])
-    kernel = tf.constant(np.exp(-decay_exponents(ny, nx, nu_t, dx)), x.dtype)
-    return fields.ifft2_real(fields.fft2(x) * tf.cast(kernel, fields.complex_dtype(x.dtype)))
+    shape = (int(x.shape[1]), int(x.shape[2]))
+    kernel = fields.half_spectrum(np.exp(-decay_exponents(*shape, nu_t, dx)))
+    spectrum = fields.rfft2(x) * tf.constant(kernel, fields.complex_dtype(x.dtype))
+    return fields.irfft2(spectrum, shape)
 
 
 def inverse_weights(
@@ -59,15 +60,26 @@ def inverse_weights(
     `noise_floor` (`[batch]` or scalar, default 0: the authors' algorithm)
     bounds the noise scale from below, `σ = max(1e-6·‖r‖₂, noise_floor)`; an
     iterated solver needs it once `r` nears round-off (see `heat` solvers).
+    This full-grid form is for inspection; `probabilistic_inverse` decides
+    the same on the half spectrum.
     """
     check_dtype(residual, "probabilistic inverse")
     fields.check_field(residual, "residual")
-    ny, nx = int(residual.shape[1]), int(residual.shape[2])
-    kappa = decay_exponents(ny, nx, nu_t, dx)
-    amplitude = tf.constant(64.0 * np.exp(-kappa), tf.float64)
-    magnitude = tf.abs(fields.fft2(residual))
+    kappa = decay_exponents(int(residual.shape[1]), int(residual.shape[2]), nu_t, dx)
+    spectrum = tf.signal.fft2d(tf.complex(residual, tf.zeros_like(residual)))
+    return _mode_exponents(spectrum, kappa, _noise_scale(residual, noise_floor))
+
+
+def _noise_scale(residual: tf.Tensor, noise_floor: tf.Tensor | float) -> tf.Tensor:
+    """`σ = max(1e-6·‖r‖₂, noise_floor)` per example, `[batch, 1, 1]`."""
     noise = 1e-6 * tf.norm(tf.reshape(residual, [tf.shape(residual)[0], -1]), axis=1)
-    noise = tf.reshape(tf.maximum(noise, tf.cast(noise_floor, tf.float64)), [-1, 1, 1])
+    return tf.reshape(tf.maximum(noise, tf.cast(noise_floor, tf.float64)), [-1, 1, 1])
+
+
+def _mode_exponents(spectrum: tf.Tensor, kappa: np.ndarray, noise: tf.Tensor) -> tf.Tensor:
+    """`a` per mode of the residual's `spectrum`, whose modes have decay exponents `kappa`."""
+    amplitude = tf.constant(64.0 * np.exp(-kappa), tf.float64)
+    magnitude = tf.abs(spectrum)
 
     def half_gaussian(ratio):
         p = 0.5 * tf.exp(-0.5 * tf.square(ratio))
@@ -93,15 +105,19 @@ def probabilistic_inverse(
     """`x̃ = x + Re IFFT(r̂ · exp(a · min(κ, 88)))`, `r = y* − y` (step 5 of the algorithm).
 
     All `[batch, ny, nx]` float64. With `a = 1` on a mode, `x̃`'s mode is the
-    exact inverse `x̂ + r̂ e^{κ}` (for `κ ≤ 88`).
+    exact inverse `x̂ + r̂ e^{κ}` (for `κ ≤ 88`). One real FFT of `r` serves
+    both the decisions and the update (the half spectrum: `r` is real and `a`,
+    `κ` depend on `|k|` and `|r̂_k|` only, so the other half follows).
     """
     check_dtype(x, "probabilistic inverse")
+    fields.check_field(x, "x")
     residual = y_target - y
-    a = inverse_weights(residual, nu_t, dx, noise_floor)
-    ny, nx = int(x.shape[1]), int(x.shape[2])
-    kappa = tf.constant(np.minimum(decay_exponents(ny, nx, nu_t, dx), MAX_EXPONENT), tf.float64)
-    gain = tf.cast(tf.exp(a * kappa), tf.complex128)
-    return x + fields.ifft2_real(fields.fft2(residual) * gain)
+    shape = (int(x.shape[1]), int(x.shape[2]))
+    kappa = fields.half_spectrum(decay_exponents(*shape, nu_t, dx))
+    spectrum = fields.rfft2(residual)
+    a = _mode_exponents(spectrum, kappa, _noise_scale(residual, noise_floor))
+    gain = tf.cast(tf.exp(a * tf.constant(np.minimum(kappa, MAX_EXPONENT))), tf.complex128)
+    return x + fields.irfft2(spectrum * gain, shape)
 
 
 #: How a box fills the cells its edge crosses (`box_fraction`).
