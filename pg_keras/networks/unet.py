@@ -7,6 +7,7 @@ import math
 import keras
 
 from pg_keras.networks._fused_batch_norm import FusedBatchNormalization
+from pg_keras.networks._skip_conv import SkipConv2D
 from pg_keras.specs import NETWORK_DTYPES, NETWORK_INITS, NETWORK_OUTPUT_INITS, check_choice
 
 __all__ = ["unet", "unet_from_spec"]
@@ -26,18 +27,19 @@ def _initializers(init: str, fan_in: int) -> dict:
     }
 
 
-def _conv_block(h, filters: int, name: str, init: str, bn_epsilon: float, dtype):
-    """Two (3×3 conv, batch norm, ReLU) blocks, the paper's unit after every resampling."""
+def _conv_block(h, filters: int, name: str, init: str, bn_epsilon: float, dtype, skip=None):
+    """Two (3×3 conv, batch norm, ReLU) blocks, the paper's unit after every resampling.
+
+    With `skip`, the first conv reads `concat([h, skip])`, computed as `SkipConv2D`.
+    """
     for i in range(2):
-        fan_in = 9 * int(h.shape[-1])
-        h = keras.layers.Conv2D(
-            filters,
-            3,
-            padding="same",
-            name=f"{name}_conv{i}",
-            dtype=dtype,
-            **_initializers(init, fan_in),
-        )(h)
+        channels = int(h.shape[-1]) + (int(skip.shape[-1]) if skip is not None else 0)
+        options = {"name": f"{name}_conv{i}", "dtype": dtype, **_initializers(init, 9 * channels)}
+        if skip is not None:
+            h = SkipConv2D(filters, 3, **options)([h, skip])
+            skip = None
+        else:
+            h = keras.layers.Conv2D(filters, 3, padding="same", **options)(h)
         h = FusedBatchNormalization(epsilon=bn_epsilon, name=f"{name}_bn{i}", dtype=dtype)(h)
         h = keras.layers.ReLU(name=f"{name}_relu{i}", dtype=dtype)(h)
     return h
@@ -63,10 +65,11 @@ def unet(
 
     `levels` resolution levels: two conv blocks at full resolution, then per
     coarser level a 2×2 max-pool and two blocks; back up, per level a bilinear
-    2× upsampling, concatenation with the skip connection of that level and two
-    blocks; a final 1×1 conv to one map. Every conv has `filters` maps. At 4
-    levels and 16 maps it has 37,697 trainable parameters, the paper's count
-    (38,145 with batch norm's moving statistics).
+    2× upsampling, concatenation with the skip connection of that level (fused
+    into the next conv, `SkipConv2D`) and two blocks; a final 1×1 conv to one
+    map. Every conv has `filters` maps. At 4 levels and 16 maps it has 37,697
+    trainable parameters, the paper's count (38,145 with batch norm's moving
+    statistics).
 
     Initialisation and batch norm follow the authors' PyTorch networks
     (`NETWORK_INITS`, batch norm ε 1e-5), except the output layer, which starts
@@ -113,8 +116,7 @@ def unet(
         h = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"up{level}", dtype=dtype)(
             h
         )
-        h = keras.layers.Concatenate(name=f"skip{level}", dtype=dtype)([h, skips[level - 1]])
-        h = _conv_block(h, filters, f"upblock{level}", **block)
+        h = _conv_block(h, filters, f"upblock{level}", **block, skip=skips[level - 1])
     output = _initializers(output_init, filters)
     if out_channels is None:
         h = keras.layers.Conv2D(1, 1, name="x_map", dtype="float32", **output)(h)

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from pg_keras.networks import unet
 from pg_keras.networks._fused_batch_norm import FusedBatchNormalization
+from pg_keras.networks._skip_conv import SkipConv2D
 
 
 def test_paper_unet_has_the_papers_trainable_parameter_count():
@@ -43,7 +44,7 @@ def test_unet_rejects_nonpositive_channels():
 
 
 def _conv_layers(model):
-    return [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D | SkipConv2D)]
 
 
 def test_hidden_convolutions_start_like_pytorchs_and_the_output_at_zero():
@@ -95,3 +96,32 @@ def test_bfloat16_batch_norm_takes_the_fused_kernel():
     layer.build(x.shape)
     assert layer._fusable(x, training=True, mask=None)
     assert layer(x, training=True).dtype == tf.bfloat16
+
+
+def test_skip_conv_is_the_convolution_of_the_concatenation():
+    rng = np.random.default_rng(0)
+    up = tf.constant(rng.normal(size=[2, 8, 8, 3]), tf.float32)
+    skip = tf.constant(rng.normal(size=[2, 8, 8, 5]), tf.float32)
+    fused = SkipConv2D(4, bias_initializer="random_normal")
+    plain = keras.layers.Conv2D(4, 3, padding="same")
+    fused([up, skip])
+    plain(tf.concat([up, skip], axis=-1))
+    plain.set_weights(fused.get_weights())
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([up, skip])
+        got = fused([up, skip])
+        want = plain(tf.concat([up, skip], axis=-1))
+        probe = tf.constant(rng.normal(size=want.shape), tf.float32)
+        loss_got, loss_want = tf.reduce_sum(got * probe), tf.reduce_sum(want * probe)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for wrt_got, wrt_want in (([up, skip], [up, skip]), (fused.weights, plain.weights)):
+        for a, b in zip(
+            tape.gradient(loss_got, wrt_got), tape.gradient(loss_want, wrt_want), strict=True
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert SkipConv2D.from_config(fused.get_config()).get_config() == fused.get_config()
+
+
+def test_skip_conv_rejects_a_single_input():
+    with pytest.raises(ValueError, match=r"two 4-D inputs \[up, skip\].*Received: input_shape"):
+        SkipConv2D(4).build((2, 8, 8, 3))
