@@ -9,7 +9,7 @@ import sys
 
 from aiohttp import web, web_protocol
 
-from serving import _json_tensor
+from serving import _json_document
 
 __all__ = ["JSON", "SERVER_HEADER", "WebServer", "connection_cap", "log"]
 
@@ -27,7 +27,7 @@ def log(message: str) -> None:
 
 
 def _raw_response(status: int, reason: str, message: str) -> bytes:
-    body = _json_tensor.error_document(message)
+    body = _json_document.error_document(message)
     head = (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: {JSON}\r\nContent-Length: {len(body)}\r\n"
         f"Server: {SERVER_HEADER}\r\nConnection: close\r\n\r\n"
@@ -80,7 +80,7 @@ class _Connection(web_protocol.RequestHandler):
             text = f"Bad HTTP request: {str(message or status).splitlines()[0].rstrip(':')}"
         response = web.Response(
             status=status,
-            body=_json_tensor.error_document(text),
+            body=_json_document.error_document(text),
             content_type=JSON,
             headers={"Server": SERVER_HEADER},
         )

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from serving import _json_tensor, _responses
+from serving import _json_document, _json_tensor, _responses
 from serving.errors import (
     FailedPreconditionError,
     InternalError,
@@ -113,13 +113,13 @@ class RestApi:
                 200, self._dispatch(method, path, body, request, still_wanted), "OK"
             )
         except ServingError as e:
-            answer = RestAnswer(e.http_status, _json_tensor.error_document(e.message), e.code)
+            answer = RestAnswer(e.http_status, _json_document.error_document(e.message), e.code)
         except Exception as e:  # noqa: BLE001 - a bad request must never take the server down
             # The details are for the log; the client learns only that it was not its fault.
             _log(f"Internal error answering {method} {path}: {type(e).__name__}: {e}")
             error = InternalError("Internal error while answering the request")
             answer = RestAnswer(
-                error.http_status, _json_tensor.error_document(error.message), "INTERNAL"
+                error.http_status, _json_document.error_document(error.message), "INTERNAL"
             )
         self.observe(request, answer.code, time.perf_counter() - start)
         return answer
@@ -185,8 +185,8 @@ class RestApi:
         body: bytes,
         still_wanted: Callable[[], bool] | None,
     ) -> bytes:
-        doc = _json_tensor.parse_document(body)
-        signature_name = _json_tensor.signature_name_of(doc)
+        doc = _json_document.parse_document(body)
+        signature_name = _json_document.signature_name_of(doc)
         servable = self._manager.get(name, version, label)
         try:
             input_dtypes = servable.input_dtypes(signature_name)

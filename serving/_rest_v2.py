@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import orjson
 
-from serving import _json_tensor, _v2_tensors
+from serving import _json_document, _v2_tensors
 from serving._http_connections import log
 from serving._rest_v1 import JSON, RestAnswer
 from serving.errors import InternalError, InvalidArgumentError, NotFoundError, ServingError
@@ -46,7 +46,7 @@ def _ok(doc: object) -> RestAnswer:
 
 
 def _error_answer(error: ServingError, status: int | None = None) -> RestAnswer:
-    payload = _json_tensor.error_document(error.message)
+    payload = _json_document.error_document(error.message)
     return RestAnswer(status or error.http_status, payload, error.code)
 
 

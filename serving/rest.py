@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import http_exceptions, web, web_protocol
 
-from serving import _json_tensor
+from serving import _json_document
 from serving._http_connections import SERVER_HEADER, WebServer, connection_cap, log
 from serving._http_encoding import accepts_gzip, compressed
 from serving._rest_v1 import RestAnswer, RestApi
@@ -269,7 +269,7 @@ class RestServer:
         return response
 
     async def _send_error(self, request: web.BaseRequest, error: _HttpError) -> web.StreamResponse:
-        payload = _json_tensor.error_document(error.error.message)
+        payload = _json_document.error_document(error.error.message)
         answer = RestAnswer(error.status, payload, error.error.code)
         return await self._send(request, answer, close=error.close)
 

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from serving import _json_tensor, model_config, tf_runtime
+from serving import _json_document, model_config, tf_runtime
 from serving.batching import BatchScheduler, read_batching_parameters
 from serving.errors import ServingError
 from serving.flags import ServerOptions
@@ -247,7 +247,7 @@ class ModelServer:
         (draining, no model with a version, every predict slot and queue place taken)."""
         reason = self._not_ready_reason()
         if reason:
-            return 503, _json_tensor.error_document(reason), _JSON
+            return 503, _json_document.error_document(reason), _JSON
         names = self.manager.configured_names()
         waiting = sorted(name for name in names if not self.manager.is_ready(name))
         body = {"ready": True, "models_not_ready": waiting}
@@ -257,12 +257,12 @@ class ModelServer:
         """GET /ready/NAME: as /ready, for one model: 404 if the config does not list it,
         503 while it has no loaded, warmed-up version."""
         if name not in self.manager.configured_names():
-            return 404, _json_tensor.error_document(f"Model not configured: {name}"), _JSON
+            return 404, _json_document.error_document(f"Model not configured: {name}"), _JSON
         reason = self._not_ready_reason()
         if not reason and not self.manager.is_ready(name):
             reason = f"Model {name} has no loaded version yet"
         if reason:
-            return 503, _json_tensor.error_document(reason), _JSON
+            return 503, _json_document.error_document(reason), _JSON
         return 200, json.dumps({"ready": True, "model": name}).encode("utf-8"), _JSON
 
     def _model_readiness_states(self) -> dict[str, bool]:

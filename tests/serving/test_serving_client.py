@@ -158,7 +158,7 @@ def test_query_main_writes_outputs(server, tmp_path, capsys):
 )
 def test_rest_request_body_reads_back_exactly(array):
     # The server's own parser: every value must come back bit for bit in the array's dtype.
-    from serving._json_tensor import parse_document
+    from serving._json_document import parse_document
 
     text = predict_body("serving_default", {"y": array})
     doc = parse_document(text)

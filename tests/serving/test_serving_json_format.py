@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serving import _json_tensor
+from serving import _json_encode, _json_tensor
 
 SPECIAL = [0.0, -0.0, 3.0, -3.0, 1234567.0, 999999.0, 1e6, 123456.0, np.nan, np.inf, -np.inf,
            1e-30, 1.4e-45, 3.4e38, 0.5, 1e10, 1e-5, 1e-4, 0.1, 0.3, 1e16, 1e17, 2.0**-14,
@@ -19,7 +19,7 @@ SPECIAL = [0.0, -0.0, 3.0, -3.0, 1234567.0, 999999.0, 1e6, 123456.0, np.nan, np.
 
 def _one_by_one(array: np.ndarray) -> str:
     digits = 9 if array.dtype == np.float32 else 17
-    return _json_tensor._nest(_json_tensor._format_floats(array.reshape(-1), digits), array.shape)
+    return _json_encode._nest(_json_encode._format_floats(array.reshape(-1), digits), array.shape)
 
 
 def _samples(dtype: type, rng: np.random.Generator):
@@ -61,7 +61,7 @@ def _samples(dtype: type, rng: np.random.Generator):
 def test_vectorised_float_text_matches_value_by_value(dtype):
     rng = np.random.default_rng(7)
     for array in _samples(dtype, rng):
-        assert _json_tensor._tensor_text(array, False) == _one_by_one(array)
+        assert _json_encode.tensor_text(array, False) == _one_by_one(array)
 
 
 def test_documents_keep_the_real_server_layout():
@@ -94,7 +94,7 @@ def test_ordinary_answers_take_the_plain_writer_and_others_the_slot_writer(monke
 
     with monkeypatch.context() as patch:
         patch.setattr(_float_text, "_slot_json", no_slots)
-        assert _json_tensor._tensor_text(ordinary, False) == expected
+        assert _json_encode.tensor_text(ordinary, False) == expected
 
     def no_plain(*args, **kwargs):
         raise AssertionError("orjson ran for values it prints in another style")
@@ -104,4 +104,4 @@ def test_ordinary_answers_take_the_plain_writer_and_others_the_slot_writer(monke
         array[1, 5, 7] = unusual
         with monkeypatch.context() as patch:
             patch.setattr(_float_text, "_plain_json", no_plain)
-            assert _json_tensor._tensor_text(array, False) == _one_by_one(array)
+            assert _json_encode.tensor_text(array, False) == _one_by_one(array)
