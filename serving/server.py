@@ -14,12 +14,12 @@ import time
 from serving import _json_document, model_config, tf_runtime
 from serving.batching import BatchScheduler, read_batching_parameters
 from serving.errors import ServingError
-from serving.flags import ServerOptions
 from serving.grpc_service import GrpcServer
 from serving.health import HealthStatuses
 from serving.limits import RequestLimits
 from serving.manager import ServableManager
 from serving.monitoring import DEFAULT_PROMETHEUS_PATH, Metrics, read_monitoring_config
+from serving.options import ServerOptions
 from serving.rest import RestLimits, RestServer
 from serving.servable import Servable
 from serving.tls import grpc_credentials, read_ssl_config, rest_ssl_context

@@ -242,7 +242,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def server(run_dir, tmp_path):
-    from serving.flags import ServerOptions
+    from serving.options import ServerOptions
     from serving.server import ModelServer
 
     export_run(run_dir, "sin", tmp_path / "models")

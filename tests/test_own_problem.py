@@ -90,7 +90,7 @@ def test_list_train_compare_solve_export_and_serve(capsys, tmp_path, in_examples
     out = run(capsys, "export", run_dir, "--name", "own", "--base-path", tmp_path / "models")
     assert "version 1" in out
 
-    from serving.flags import ServerOptions
+    from serving.options import ServerOptions
     from serving.server import ModelServer
 
     server = ModelServer(

@@ -121,7 +121,7 @@ def server(config_file: str):
         real.process.wait(timeout=30)
         return
 
-    from serving.flags import ServerOptions
+    from serving.options import ServerOptions
     from serving.server import ModelServer
 
     options = ServerOptions(

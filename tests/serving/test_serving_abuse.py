@@ -38,8 +38,8 @@ from tensorflow_serving.apis import (  # noqa: E402
 )
 
 from serving import _tensor_proto, model_config  # noqa: E402
-from serving.flags import ServerOptions  # noqa: E402
 from serving.manager import ServableManager  # noqa: E402
+from serving.options import ServerOptions  # noqa: E402
 from serving.server import ModelServer  # noqa: E402
 
 X = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)

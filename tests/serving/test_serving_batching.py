@@ -127,7 +127,7 @@ def test_full_queue_is_unavailable_and_oversized_task_invalid():
 
 @pytest.fixture(scope="module")
 def batching_server(model_root, tmp_path_factory):
-    from serving.flags import ServerOptions
+    from serving.options import ServerOptions
     from serving.server import ModelServer
 
     folder = tmp_path_factory.mktemp("batching")

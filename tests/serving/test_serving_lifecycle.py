@@ -27,8 +27,8 @@ from tensorflow_serving.config import model_server_config_pb2  # noqa: E402
 from serving import model_config  # noqa: E402
 from serving.client import Client  # noqa: E402
 from serving.errors import NotFoundError  # noqa: E402
-from serving.flags import ServerOptions  # noqa: E402
 from serving.manager import ServableManager  # noqa: E402
+from serving.options import ServerOptions  # noqa: E402
 from serving.server import ModelServer  # noqa: E402
 from serving.warmup import warm_up, write_warmup_requests  # noqa: E402
 

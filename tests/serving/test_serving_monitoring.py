@@ -30,8 +30,8 @@ from tensorflow_serving.apis import (  # noqa: E402
 from serving import model_config  # noqa: E402
 from serving.client import Client  # noqa: E402
 from serving.errors import DeadlineExceededError  # noqa: E402
-from serving.flags import ServerOptions  # noqa: E402
 from serving.grpc_service import PredictionServicer  # noqa: E402
+from serving.options import ServerOptions  # noqa: E402
 from serving.server import ModelServer  # noqa: E402
 
 X = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)

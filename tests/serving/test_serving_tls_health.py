@@ -35,7 +35,7 @@ from tensorflow_serving.config import model_server_config_pb2  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from serving import model_config  # noqa: E402
-from serving.flags import ServerOptions  # noqa: E402
+from serving.options import ServerOptions  # noqa: E402
 from serving.server import ModelServer  # noqa: E402
 
 X = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
