@@ -10,6 +10,7 @@ Which flags there are: `serving._flag_table`; here they are parsed and checked.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Sequence
 
 from serving._flag_table import IGNORED, OWN_LIMITS, SERVER_FLAGS, UNSUPPORTED, parse_bool
@@ -119,37 +120,6 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions | None:
             "parameters apply only with --enable_batching=true."
         )
     tags = tuple(t.strip() for t in args.saved_model_tags.split(",") if t.strip())
-    return ServerOptions(
-        port=args.port,
-        rest_api_port=args.rest_api_port,
-        bind_address=args.bind_address,
-        rest_api_num_threads=args.rest_api_num_threads,
-        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
-        rest_api_enable_cors_support=args.rest_api_enable_cors_support,
-        grpc_max_threads=args.grpc_max_threads,
-        model_name=args.model_name,
-        model_base_path=args.model_base_path,
-        model_config_file=args.model_config_file,
-        saved_model_tags=tags or ("serve",),
-        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
-        enable_signature_method_name_check=args.enable_signature_method_name_check,
-        enable_serialization_as_tensor_content=args.enable_serialization_as_tensor_content,
-        tensorflow_intra_op_parallelism=args.tensorflow_intra_op_parallelism,
-        tensorflow_inter_op_parallelism=args.tensorflow_inter_op_parallelism,
-        tensorflow_session_parallelism=args.tensorflow_session_parallelism,
-        tensorflow_session_config_file=args.tensorflow_session_config_file,
-        verbose=args.verbose,
-        file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
-        model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
-        max_num_load_retries=args.max_num_load_retries,
-        load_retry_interval_micros=args.load_retry_interval_micros,
-        enable_model_warmup=args.enable_model_warmup,
-        num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
-        enable_batching=args.enable_batching,
-        batching_parameters_file=args.batching_parameters_file,
-        monitoring_config_file=args.monitoring_config_file,
-        enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service,
-        ssl_config_file=args.ssl_config_file,
-        pg_rest_ssl_config_file=args.pg_rest_ssl_config_file,
-        **{name: getattr(args, name) for name, _, _ in OWN_LIMITS},
-    )
+    # Every option is the flag of its name, except the tags, which the flag writes as one text.
+    values = {field.name: getattr(args, field.name) for field in dataclasses.fields(ServerOptions)}
+    return ServerOptions(**{**values, "saved_model_tags": tags or ("serve",)})
