@@ -112,12 +112,17 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions | None:
         raise UsageError(
             "Either configure --tensorflow_session_parallelism or "
             "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) "
-            "separately. You cannot configure all."
+            "separately. You cannot configure all. Received: "
+            f"--tensorflow_session_parallelism={args.tensorflow_session_parallelism}, "
+            f"--tensorflow_intra_op_parallelism={args.tensorflow_intra_op_parallelism}, "
+            f"--tensorflow_inter_op_parallelism={args.tensorflow_inter_op_parallelism}"
         )
     if args.batching_parameters_file and not args.enable_batching:
         raise UsageError(
             "--batching_parameters_file is set but --enable_batching is not; batching "
-            "parameters apply only with --enable_batching=true."
+            "parameters apply only with --enable_batching=true. Received: "
+            f"--batching_parameters_file={args.batching_parameters_file}, "
+            f"--enable_batching={args.enable_batching}"
         )
     tags = tuple(t.strip() for t in args.saved_model_tags.split(",") if t.strip())
     # Every option is the flag of its name, except the tags, which the flag writes as one text.

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -14,8 +15,9 @@ import pytest
 from serving_models import free_port
 
 from serving.__main__ import main
-from serving.flags import parse_flags
+from serving.flags import UsageError, parse_flags
 from serving.model_config import list_versions, read_model_server_config, select_versions
+from serving.options import ServerOptions
 
 
 def test_unknown_flag_exits_2_naming_it(capsys):
@@ -65,7 +67,49 @@ def test_defaults_and_both_flag_syntaxes():
 
 def test_batching_parameters_without_enable_batching_is_refused(capsys):
     assert main(["--model_base_path=/m", "--batching_parameters_file=/b"]) == 2
-    assert "--enable_batching" in capsys.readouterr().err
+    assert "Received: --batching_parameters_file=/b, --enable_batching=False" in (
+        capsys.readouterr().err
+    )
+
+
+def test_session_parallelism_with_either_pool_is_refused_quoting_all_three():
+    with pytest.raises(UsageError, match="You cannot configure all") as error:
+        parse_flags(
+            [
+                "--model_base_path=/m",
+                "--tensorflow_session_parallelism=2",
+                "--tensorflow_inter_op_parallelism=1",
+            ]
+        )
+    assert str(error.value).endswith(
+        "Received: --tensorflow_session_parallelism=2, --tensorflow_intra_op_parallelism=0, "
+        "--tensorflow_inter_op_parallelism=1"
+    )
+
+
+def _unlike_default(name: str, default: object) -> tuple[object, str]:
+    """A value of option `name` other than its default, and the flag text that says it."""
+    if name == "saved_model_tags":
+        return ("serve", "gpu"), "serve, gpu"
+    if isinstance(default, bool):
+        return not default, str(not default).lower()
+    if isinstance(default, int | float):
+        return default + 7, str(default + 7)
+    return f"/{name}", f"/{name}"
+
+
+def test_every_option_is_set_by_its_flag():
+    # A flag that failed to reach its option would leave the default there. The session's
+    # pool size may not be given with the two pool sizes, so it is checked on its own.
+    alone = "tensorflow_session_parallelism"
+    defaults = ServerOptions()
+    wanted, argv = dataclasses.asdict(defaults), []
+    for field in dataclasses.fields(ServerOptions):
+        if field.name != alone:
+            wanted[field.name], text = _unlike_default(field.name, getattr(defaults, field.name))
+            argv.append(f"--{field.name}={text}")
+    assert dataclasses.asdict(parse_flags(argv)) == wanted
+    assert parse_flags(["--model_base_path=/m", f"--{alone}=3"]).tensorflow_session_parallelism == 3
 
 
 def test_command_lines_that_cannot_run(capsys):
