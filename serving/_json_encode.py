@@ -20,6 +20,11 @@ from serving._float_text import float32_json
 from serving.errors import InvalidArgumentError
 
 
+def _non_finite_token(value: float) -> str:
+    # The real server's tokens for non-finite floats, which strict JSON has none of.
+    return "NaN" if math.isnan(value) else ("-Infinity" if value < 0 else "Infinity")
+
+
 def _format_floats(flat: np.ndarray, precise_digits: int) -> list[str]:
     # Six significant digits when they round-trip to the same value, else full precision;
     # whole numbers get ".0" so a list never mixes integer and decimal tokens. The round-trip
@@ -35,8 +40,7 @@ def _format_floats(flat: np.ndarray, precise_digits: int) -> list[str]:
         texts[i] = f"{values[i]:.{precise_digits}g}"
     texts = [t if "." in t or "e" in t else t + ".0" for t in texts]
     for i in np.flatnonzero(~finite).tolist():
-        value = values[i]
-        texts[i] = "NaN" if math.isnan(value) else ("-Infinity" if value < 0 else "Infinity")
+        texts[i] = _non_finite_token(values[i])
     return texts
 
 
@@ -112,8 +116,7 @@ def _float64_text(array: np.ndarray) -> str:
     if not finite.all():
         codes = np.where(finite, codes, "%s")
         for i in np.flatnonzero(~finite).tolist():
-            value = values[i]
-            values[i] = "NaN" if math.isnan(value) else ("-Infinity" if value < 0 else "Infinity")
+            values[i] = _non_finite_token(values[i])
     template = "[" * array.ndim + "".join(np.strings.add(codes, _separators(array.shape)).tolist())
     return template % tuple(values)
 
