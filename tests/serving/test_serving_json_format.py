@@ -78,6 +78,14 @@ def test_documents_keep_the_real_server_layout():
         {"x": np.zeros((0, 2), np.float32)}, _json_tensor.RequestFormat.ROW
     )
     assert empty == b'{"predictions": []}'
+    # Non-finite values as the real server's tokens (both writers print them alike, so
+    # comparing the writers with each other cannot catch a wrong token).
+    special = np.array([np.inf, -np.inf, np.nan, 2.0])
+    for dtype in (np.float32, np.float64):
+        text = _json_tensor.document_from_tensors(
+            {"x": special.astype(dtype)}, _json_tensor.RequestFormat.COLUMNAR
+        )
+        assert text == b'{"outputs": [Infinity, -Infinity, NaN, 2.0]}', dtype
 
 
 def test_ordinary_answers_take_the_plain_writer_and_others_the_slot_writer(monkeypatch):
