@@ -6,6 +6,7 @@ import math
 
 import keras
 
+from pg_keras.networks._bilinear_upsampling import BilinearUpsampling2D
 from pg_keras.networks._fused_batch_norm import FusedBatchNormalization
 from pg_keras.networks._skip_conv import SkipConv2D
 from pg_keras.specs import NETWORK_DTYPES, NETWORK_INITS, NETWORK_OUTPUT_INITS, check_choice
@@ -113,9 +114,7 @@ def unet(
         h = keras.layers.MaxPooling2D(2, name=f"pool{level}", dtype=dtype)(h)
         h = _conv_block(h, filters, f"down{level}", **block)
     for level in range(levels - 1, 0, -1):
-        h = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"up{level}", dtype=dtype)(
-            h
-        )
+        h = BilinearUpsampling2D(name=f"up{level}", dtype=dtype)(h)
         h = _conv_block(h, filters, f"upblock{level}", **block, skip=skips[level - 1])
     output = _initializers(output_init, filters)
     if out_channels is None:

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from pg_keras.networks import unet
+from pg_keras.networks._bilinear_upsampling import BilinearUpsampling2D
 from pg_keras.networks._fused_batch_norm import FusedBatchNormalization
 from pg_keras.networks._skip_conv import SkipConv2D
 
@@ -125,3 +126,23 @@ def test_skip_conv_is_the_convolution_of_the_concatenation():
 def test_skip_conv_rejects_a_single_input():
     with pytest.raises(ValueError, match=r"two 4-D inputs \[up, skip\].*Received: input_shape"):
         SkipConv2D(4).build((2, 8, 8, 3))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_bilinear_upsampling_is_kerass_bilinear_upsampling(dtype):
+    x = tf.cast(tf.random.stateless_normal([2, 4, 6, 3], [0, 1]), dtype)
+    policy = "mixed_bfloat16" if dtype == "bfloat16" else "float32"
+    ours = BilinearUpsampling2D(dtype=policy)
+    keras_layer = keras.layers.UpSampling2D(2, interpolation="bilinear", dtype=policy)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        got, want = ours(x), keras_layer(x)
+        probe = tf.cast(tf.random.stateless_normal(want.shape, [0, 2]), dtype)
+        loss_got, loss_want = tf.reduce_sum(got * probe), tf.reduce_sum(want * probe)
+    assert got.dtype == want.dtype and tuple(got.shape) == (2, 8, 12, 3)
+    assert ours.compute_output_shape((None, 4, 6, 3)) == (None, 8, 12, 3)
+    np.testing.assert_array_equal(tf.cast(got, tf.float32), tf.cast(want, tf.float32))
+    np.testing.assert_array_equal(
+        tf.cast(tape.gradient(loss_got, x), tf.float32),
+        tf.cast(tape.gradient(loss_want, x), tf.float32),
+    )
