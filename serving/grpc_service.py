@@ -13,12 +13,10 @@ enforced by gRPC.
 
 from __future__ import annotations
 
-import sys
 import threading
-import time
 from collections.abc import Callable
 from concurrent import futures
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import grpc
 from tensorflow_serving.apis import (
@@ -31,14 +29,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving import _dtypes, _responses, _tensor_proto
-from serving.errors import (
-    DeadlineExceededError,
-    InternalError,
-    InvalidArgumentError,
-    ServingError,
-    UnimplementedError,
-)
+from serving import _dtypes, _responses, _tensor_proto, grpc_v2
+from serving._grpc_answer import answer
+from serving.errors import DeadlineExceededError, InvalidArgumentError, UnimplementedError
 from serving.limits import AdmissionGate, RequestLimits, check_cost, check_declared_inputs
 from serving.manager import ServableManager
 from serving.monitoring import Metrics
@@ -50,37 +43,9 @@ if TYPE_CHECKING:
 
 __all__ = ["GrpcServer", "ModelServicer", "PredictionServicer"]
 
-T = TypeVar("T")
 # gRPC threads beyond --grpc_max_threads, never taken by a Predict call for long: they answer
 # health checks, status, metadata and the refusals of Predict calls over capacity.
 _SPARE_THREADS = 2
-
-
-def _answer(
-    context: grpc.ServicerContext,
-    compute: Callable[[], T],
-    metrics: Metrics | None = None,
-    model: str = "",
-    api: str = "",
-) -> T:
-    """Run `compute`; turn any failure into the matching gRPC status instead of a crash."""
-    start = time.perf_counter()
-    try:
-        result = compute()
-    except ServingError as e:
-        error = e
-    except Exception as e:  # noqa: BLE001 - a bad request must never take the server down
-        # The details are for the log; the client learns only that it was not its fault.
-        print(f"gRPC: internal error: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-        error = InternalError("Internal error while answering the request")
-    else:
-        if metrics is not None:
-            metrics.observe_request(model, api, "GRPC", "OK", time.perf_counter() - start)
-        return result
-    if metrics is not None:
-        metrics.observe_request(model, api, "GRPC", error.code, time.perf_counter() - start)
-    context.abort(grpc.StatusCode[error.code], error.message)
-    raise AssertionError("unreachable: context.abort raises")
 
 
 def _version_and_label(spec: model_pb2.ModelSpec) -> tuple[int | None, str | None]:
@@ -112,7 +77,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(
         self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> predict_pb2.PredictResponse:
-        return _answer(
+        return answer(
             context,
             lambda: self._admitted_predict(request, context),
             self._metrics,
@@ -210,13 +175,13 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 list(request.metadata_field),
             )
 
-        return _answer(context, compute, self._metrics, request.model_spec.name, "metadata")
+        return answer(context, compute, self._metrics, request.model_spec.name, "metadata")
 
     def _unimplemented(self, api: str, context: grpc.ServicerContext) -> None:
         def compute() -> None:
             raise UnimplementedError(f"{api} is not implemented by this model server; use Predict.")
 
-        return _answer(context, compute)
+        return answer(context, compute)
 
     def Classify(self, request: object, context: grpc.ServicerContext) -> None:
         return self._unimplemented("Classify", context)
@@ -243,7 +208,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             # As in the real server, a version label does not narrow the status.
             return _responses.model_status(self._manager, request.model_spec.name, version)
 
-        return _answer(context, compute, self._metrics, request.model_spec.name, "status")
+        return answer(context, compute, self._metrics, request.model_spec.name, "status")
 
     def HandleReloadConfigRequest(
         self, request: model_management_pb2.ReloadConfigRequest, context: grpc.ServicerContext
@@ -257,7 +222,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             self._manager.reload_config(request.config)
             return model_management_pb2.ReloadConfigResponse()
 
-        return _answer(context, compute)
+        return answer(context, compute)
 
 
 class GrpcServer:
@@ -307,8 +272,6 @@ class GrpcServer:
             ModelServicer(manager, metrics), self._server
         )
         if v2 is not None:
-            from serving import grpc_v2
-
             grpc_v2.add_to_server(self._server, v2, self.gate, metrics)
         if health is not None:
             health.add_to_server(self._server)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import grpc
 
 from serving import _v2_tensors
+from serving._grpc_answer import answer
 from serving.errors import DeadlineExceededError, InvalidArgumentError
-from serving.grpc_service import _answer
 from serving.limits import AdmissionGate
 from serving.monitoring import Metrics
 from serving.protos import grpc_predict_v2_pb2 as pb
@@ -83,7 +83,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                     getattr(response, which).add(**tensor)
             return response
 
-        return _answer(context, compute, self._metrics, request.name, "metadata")
+        return answer(context, compute, self._metrics, request.name, "metadata")
 
     def ModelInfer(self, request: pb.ModelInferRequest, context) -> pb.ModelInferResponse:
         def admitted() -> pb.ModelInferResponse:
@@ -93,7 +93,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             finally:
                 self._gate.leave()
 
-        return _answer(context, admitted, self._metrics, request.model_name, "infer")
+        return answer(context, admitted, self._metrics, request.model_name, "infer")
 
     def _infer(self, request: pb.ModelInferRequest, context) -> pb.ModelInferResponse:
         call = self._api.prepare(

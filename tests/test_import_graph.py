@@ -1,4 +1,5 @@
-"""The package's import graph: no cycles among pg_keras modules, and no import of `serving`.
+"""The import graphs: no cycles among pg_keras modules nor among serving modules, and no
+import of `serving` from pg_keras.
 
 Imports inside functions count (hiding a cycle there is still a cycle); imports under
 `if TYPE_CHECKING:` do not (they never run). An import of a package's module counts as
@@ -10,10 +11,13 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from tests._ast_imports import runtime_nodes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pg_keras"
+SERVING = ROOT / "serving"
 
 
 def module_name(path: pathlib.Path, base: pathlib.Path = ROOT) -> str:
@@ -75,8 +79,9 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_pg_keras_has_no_import_cycle():
-    cycle = find_cycle(graph())
+@pytest.mark.parametrize("package", [PACKAGE, SERVING], ids=lambda path: path.name)
+def test_package_has_no_import_cycle(package):
+    cycle = find_cycle(graph(package))
     assert cycle is None, " -> ".join(cycle)
 
 
