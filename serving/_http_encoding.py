@@ -1,7 +1,7 @@
 """gzip for REST answers: whether a request accepts it, and an answer compressed for it.
 
 (Request bodies in gzip are decompressed by aiohttp's parser, a bounded piece at a time;
-`serving.rest` counts the decompressed bytes against the body limit.)
+`serving._rest_exchange` counts the decompressed bytes against the body limit.)
 """
 
 from __future__ import annotations

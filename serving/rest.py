@@ -21,6 +21,9 @@ port. What a client may ask of it is bounded:
 - The HTTP parser (llhttp) refuses a bad request line, two Content-Length headers or a bad
   chunk size with 400 and closes the connection, so nothing after them can pass for another
   request. Every answer, those included, has a JSON body.
+
+Reading a body and writing an answer within those bounds is `serving._rest_exchange`; here,
+the server's life (socket, event loop, drain) and which API answers which path.
 """
 
 from __future__ import annotations
@@ -36,18 +39,18 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 
-from aiohttp import http_exceptions, web, web_protocol
+from aiohttp import web
 
-from serving import _json_document
+from serving import _json_document, _rest_exchange
 from serving._http_connections import SERVER_HEADER, WebServer, connection_cap, log
 from serving._http_encoding import accepts_gzip, compressed
+from serving._rest_exchange import HttpError
 from serving._rest_v1 import RestAnswer, RestApi
 from serving._rest_v2 import RestV2
 from serving.errors import (
     DeadlineExceededError,
     FailedPreconditionError,
     InvalidArgumentError,
-    ServingError,
     UnavailableError,
 )
 from serving.limits import AdmissionGate, RequestLimits
@@ -81,16 +84,6 @@ class RestLimits:
                 raise ValueError(
                     f"Expected {field.name} > 0. Received: {field.name}={getattr(self, field.name)}"
                 )
-
-
-class _HttpError(Exception):
-    """An answer decided before the API saw the call (413, 408, 503, ...)."""
-
-    def __init__(self, error: ServingError, status: int | None = None, close: bool = False):
-        super().__init__(error.message)
-        self.error = error
-        self.status = status or error.http_status
-        self.close = close
 
 
 class RestServer:
@@ -246,29 +239,15 @@ class RestServer:
     async def _send(
         self, request: web.BaseRequest, answer: RestAnswer, close: bool = False
     ) -> web.StreamResponse:
-        """Write one answer; a client that has not taken it after the write timeout is
-        disconnected, so its answer holds memory no longer than that."""
-        response = web.StreamResponse(status=answer.status, headers=self._headers(answer))
-        response.content_length = len(answer.payload)
-        if close:
-            response.force_close()
-        try:
-            async with asyncio.timeout(self.limits.write_timeout_s):
-                await response.prepare(request)
-                await response.write_eof(answer.payload)
-        except TimeoutError:
-            log(
-                f"REST: answer of {len(answer.payload)} bytes to {request.remote} not taken "
-                f"within {self.limits.write_timeout_s} s (--pg_rest_write_timeout_seconds); "
-                "connection closed"
-            )
-            if request.transport is not None:
-                request.transport.abort()
+        headers = self._headers(answer)
+        response = await _rest_exchange.write_answer(
+            request, answer, headers, self.limits.write_timeout_s, close
+        )
         if self._verbose:
             log(f"{request.remote} - {request.method} {request.raw_path} {answer.status}")
         return response
 
-    async def _send_error(self, request: web.BaseRequest, error: _HttpError) -> web.StreamResponse:
+    async def _send_error(self, request: web.BaseRequest, error: HttpError) -> web.StreamResponse:
         payload = _json_document.error_document(error.error.message)
         answer = RestAnswer(error.status, payload, error.error.code)
         return await self._send(request, answer, close=error.close)
@@ -285,7 +264,7 @@ class RestServer:
             if self._v2 is not None and self._v2.owns(path):
                 return await self._handle_v2(request, method, path, gzip_wanted)
             if not _V1_PATH.fullmatch(path):
-                raise _HttpError(InvalidArgumentError(f"Not found: {method} {path}"), status=404)
+                raise HttpError(InvalidArgumentError(f"Not found: {method} {path}"), status=404)
             if method == "OPTIONS":
                 return await self._preflight(request)
             if method != "POST":  # status and metadata: no TF call, answered here
@@ -297,7 +276,7 @@ class RestServer:
                 return compressed(self._api.answer("POST", path, body, still_wanted), gzip_wanted)
 
             return await self._compute(request, labels, predict)
-        except _HttpError as e:
+        except HttpError as e:
             return await self._send_error(request, e)
 
     async def _handle_v2(
@@ -328,48 +307,7 @@ class RestServer:
     async def _preflight(self, request: web.BaseRequest) -> web.StreamResponse:
         if _CORS_ORIGIN.search(request.headers.get("Origin", "")):
             return await self._send(request, RestAnswer(200, b"", "OK"))
-        raise _HttpError(FailedPreconditionError("Origin header is missing in CORS preflight"))
-
-    async def _read_body(self, request: web.BaseRequest) -> bytearray:
-        limit = self.limits.max_body_bytes
-        encoded = request.headers.get("Content-Encoding", "identity").lower() != "identity"
-        too_large = (
-            f"Expected a request body of at most {limit} bytes"
-            + (" after decompression" if encoded else "")
-            + " (--pg_rest_max_body_bytes). "
-        )
-        declared = request.content_length
-        if declared is not None and declared > limit:
-            error = InvalidArgumentError(too_large + f"Received: Content-Length {declared}")
-            raise _HttpError(error, status=413, close=True)
-        body = bytearray()
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                # aiohttp decompresses a gzip/deflate body a bounded piece at a time, so this
-                # counts (and stops at) decompressed bytes.
-                while chunk := await request.content.readany():
-                    if len(body) + len(chunk) > limit:
-                        error = InvalidArgumentError(too_large + f"Received: more than {limit}")
-                        raise _HttpError(error, status=413, close=True)
-                    body += chunk
-        except TimeoutError:
-            error = InvalidArgumentError(
-                f"Request body not received within {self._timeout_s} s (--rest_api_timeout_in_ms)"
-            )
-            raise _HttpError(error, status=408, close=True) from None
-        except (http_exceptions.ContentEncodingError, web_protocol.RequestPayloadError) as e:
-            cause = e if isinstance(e, http_exceptions.ContentEncodingError) else e.__cause__
-            if not isinstance(cause, http_exceptions.ContentEncodingError):
-                raise _HttpError(InvalidArgumentError("Bad request body"), close=True) from None
-            error = InvalidArgumentError(
-                "Expected a request body in its Content-Encoding (gzip, deflate or identity). "
-                f"Received: a body that does not decode as {request.headers['Content-Encoding']}"
-            )
-            raise _HttpError(error, close=True) from None
-        except (ConnectionError, http_exceptions.HttpProcessingError, ValueError, OSError) as e:
-            error = InvalidArgumentError(f"Bad request body: {type(e).__name__}")
-            raise _HttpError(error, close=True) from None
-        return body
+        raise HttpError(FailedPreconditionError("Origin header is missing in CORS preflight"))
 
     async def _compute(
         self,
@@ -384,12 +322,15 @@ class RestServer:
             self.gate.enter()
         except UnavailableError as e:
             self._api.observe(labels, e.code, time.perf_counter() - start)
-            raise _HttpError(e) from None
+            raise HttpError(e) from None
         future = None
         try:
-            body = await self._read_body(request)
+            body = await _rest_exchange.read_body(
+                request, self.limits.max_body_bytes, self._timeout_s
+            )
+            still_wanted = _rest_exchange.still_wanted(request, self._timeout_s)
             future = asyncio.get_running_loop().run_in_executor(
-                self._pool, compute, body, self._still_wanted(request)
+                self._pool, compute, body, still_wanted
             )
             # The gate counts this call until its thread is done, even after a 504.
             future.add_done_callback(lambda _: self.gate.leave())
@@ -399,19 +340,8 @@ class RestServer:
             except TimeoutError:
                 error = DeadlineExceededError("Deadline Exceeded")
                 self._api.observe(labels, error.code, time.perf_counter() - start)
-                raise _HttpError(error) from None
+                raise HttpError(error) from None
         finally:
             if future is None:
                 self.gate.leave()
         return await self._send(request, answer)
-
-    def _still_wanted(self, request: web.BaseRequest) -> Callable[[], bool]:
-        transport = request.transport
-        deadline = time.monotonic() + self._timeout_s if self._timeout_s else None
-
-        def still_wanted() -> bool:
-            if transport is None or transport.is_closing():
-                return False
-            return deadline is None or time.monotonic() < deadline
-
-        return still_wanted
