@@ -164,6 +164,16 @@ def read_until_closed(sock: socket.socket, timeout: float) -> bytes:
     return b"".join(chunks)
 
 
+def cut_short(received: bytes) -> bool:
+    """Whether `received` (from `read_until_closed`) ended before its answer's body did."""
+    answer = received.removesuffix(b"<closed>").removesuffix(b"<reset>")
+    head, separator, body = answer.partition(b"\r\n\r\n")
+    if not separator:
+        return True
+    _, headers, _ = response_parts(head + separator)
+    return len(body) < int(headers["Content-Length"])
+
+
 def response_parts(raw: bytes) -> tuple[int, dict, bytes]:
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -221,10 +231,14 @@ def test_clients_that_never_read_their_answers_stall_no_one(served):
         # Answered (before this change it waited as long as the stuck clients did: forever).
         status, doc = rest_json(served, "/v1/models/abuse:predict", {"inputs": X.tolist()}, 10)
         assert status == 200 and doc == {"outputs": [[2.0, 4.0, 6.0]]}
-        # The write timeout (1 s) closes the connections whose answers were not taken.
+        # The write timeout (1 s) cuts off the connections whose answers were not taken: read
+        # after it, each has less than its answer, then the end. (Read within the timeout, the
+        # whole answer would come, and the idle timeout would close the connection after it.)
+        time.sleep(1.5)
         for sock in stuck:
             received = read_until_closed(sock, 10.0)
             assert received.endswith((b"<closed>", b"<reset>")), len(received)
+            assert cut_short(received), len(received)
     finally:
         for sock in stuck:
             sock.close()
