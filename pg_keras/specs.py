@@ -35,8 +35,9 @@ NETWORK_INITS = ("fan-in-uniform", "glorot")
 #: (heat's mean shift then predicts mean(y*)); or as the hidden ones.
 NETWORK_OUTPUT_INITS = ("zeros", *NETWORK_INITS)
 #: "bfloat16" runs every layer but the output in bfloat16 with float32 weights
-#: (Keras's "mixed_bfloat16"); the output layer stays float32.
-NETWORK_DTYPES = ("float32", "bfloat16")
+#: (Keras's "mixed_bfloat16"); the output layer stays float32. "auto" is bfloat16 where
+#: the hardware computes it natively, float32 elsewhere (`pg_keras.networks.unet`).
+NETWORK_DTYPES = ("auto", "float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +103,8 @@ class PhysicsPrecision(Spec):
 @dataclasses.dataclass(frozen=True)
 class UNetSpec(Spec):
     """The B.3 U-Net (`pg_keras.networks.unet`): resolution levels, base filters, how it
-    starts, batch norm's ε and the dtype it computes in.
+    starts, batch norm's ε and the dtype it computes in (bfloat16 where the hardware has
+    it natively, by default; a run records which in its config).
 
     The defaults follow the authors' PyTorch networks (fan-in-uniform init, ε 1e-5)
     except the output layer, which starts at zero: on heat that lowered the error after
@@ -115,7 +117,7 @@ class UNetSpec(Spec):
     network_init: str = "fan-in-uniform"
     network_output_init: str = "zeros"
     bn_epsilon: float = 1e-5
-    network_dtype: str = "float32"
+    network_dtype: str = "auto"
 
     def __post_init__(self) -> None:
         check_at_least(self, 1, "levels", "filters")

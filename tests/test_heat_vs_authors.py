@@ -49,7 +49,7 @@ def test_authors_report_with_a_stand_in_peer(tmp_path):
     argv = ["authors", "--peer-python", sys.executable, "--peer-script", str(peer)]
     argv += ["--seeds", "0", "--steps", "60", "--batch", "4", "--bench-rounds", "1"]
     argv += ["--bench-steps", "10", "--out", str(out), "--workdir", str(tmp_path / "w")]
-    argv += ["--bench-bfloat16"]
+    argv += ["--bench-float32"]
     hva.main([*argv, *SPEC_ARGS])
     report = json.loads(out.read_text())
     entry = report["per_seed"][0]
@@ -65,8 +65,9 @@ def test_authors_report_with_a_stand_in_peer(tmp_path):
     assert entry["time_to_accuracy_speedup"] == pytest.approx(12.0 / (0.05 * our_ms))
     ratios = report["step_ratios"]
     assert ratios["pg_to_authors_sip"] == pytest.approx(our_ms / 200.0)
-    bf16_ms = report["step_ms_with_data"]["median"]["ours"]["inverse-physics/bfloat16"]
-    assert ratios["pg/bfloat16_to_authors_sip"] == pytest.approx(bf16_ms / 200.0)
+    f32_ms = report["step_ms_with_data"]["median"]["ours"]["inverse-physics/float32"]
+    assert ratios["pg/float32_to_authors_sip"] == pytest.approx(f32_ms / 200.0)
+    assert report["network_dtype"] in ("float32", "bfloat16")
 
 
 def test_ablation_rows(tmp_path, monkeypatch):
@@ -80,6 +81,9 @@ def test_ablation_rows(tmp_path, monkeypatch):
     curve = json.loads((tmp_path / "w" / "row1" / "adjoint" / "seed0" / "curve.json").read_text())
     expected = sum(p["x_mae"] for p in curve if p["step"] > 10) / 10
     assert report["rows"][1]["adjoint"]["0"] == pytest.approx(expected)
+    # Rows compute in float32 unless they say otherwise, whatever "auto" is on this machine.
+    config = json.loads((tmp_path / "w" / "row0" / "adjoint" / "seed0" / "config.json").read_text())
+    assert config["spec"]["network_dtype"] == "float32"
     with pytest.raises(SystemExit):
         hva.main(["ablation", "--steps", "50"])
 

@@ -57,12 +57,13 @@ def next_version(model_dir: pathlib.Path) -> int:
 
 
 def load_run(run_dir: str | pathlib.Path):
-    """`(config, problem, network, step)` from a run directory's config and latest checkpoint."""
+    """`(config, problem, network, step)` from a run directory's config and latest checkpoint,
+    the network computing in float32 (`restore_run`'s `as_served`)."""
     from pg_keras.training.checkpoints import restore_run
     from pg_keras.training.run import RunDirectoryError
 
     try:
-        config, problem, model, _ = restore_run(run_dir)
+        config, problem, model, _ = restore_run(run_dir, as_served=True)
     except RunDirectoryError as e:
         raise ExportError(str(e)) from None
     return config, problem, model.network, int(model.step.numpy())

@@ -7,6 +7,7 @@ import math
 import keras
 
 from pg_keras.networks._bilinear_upsampling import BilinearUpsampling2D
+from pg_keras.networks._compute_dtype import resolve_network_dtype
 from pg_keras.networks._fused_batch_norm import FusedBatchNormalization
 from pg_keras.networks._skip_conv import SkipConv2D
 from pg_keras.specs import NETWORK_DTYPES, NETWORK_INITS, NETWORK_OUTPUT_INITS, check_choice
@@ -83,11 +84,13 @@ def unet(
         init: `NETWORK_INITS`, how the hidden convolutions start.
         output_init: `NETWORK_OUTPUT_INITS`, how the final 1×1 convolution starts.
         bn_epsilon: batch norm's variance ε.
-        compute_dtype: `NETWORK_DTYPES`; the output is float32 either way.
+        compute_dtype: `NETWORK_DTYPES` ("auto": bfloat16 where the hardware computes
+            it natively); the output is float32 either way.
     """
     check_choice("init", init, NETWORK_INITS)
     check_choice("output_init", output_init, NETWORK_OUTPUT_INITS)
     check_choice("compute_dtype", compute_dtype, NETWORK_DTYPES)
+    compute_dtype = resolve_network_dtype(compute_dtype)
     dtype = "mixed_bfloat16" if compute_dtype == "bfloat16" else "float32"
     for label, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
         if channels is not None and channels < 1:

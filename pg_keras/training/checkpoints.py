@@ -42,8 +42,13 @@ def latest_checkpoint(run_dir: str | pathlib.Path) -> str:
     return latest
 
 
-def restore_run(run_dir: str | pathlib.Path):
+def restore_run(run_dir: str | pathlib.Path, as_served: bool = False):
     """`(config, problem, model, checkpoint)` of a run, at its latest checkpoint.
+
+    With `as_served`, a network trained in bfloat16 is rebuilt in float32 (its
+    weights are float32 either way): exported models and their evaluation
+    compute in float32, so they answer alike and fast on any machine, with or
+    without native bfloat16.
 
     Raises:
         RunDirectoryError: `run_dir` has no config.json or no checkpoint.
@@ -56,7 +61,10 @@ def restore_run(run_dir: str | pathlib.Path):
         )
     latest = latest_checkpoint(run_dir)
     config = TrainingConfig.read(run_dir / "config.json")
-    problem = get_problem(config.problem, config.spec)
+    spec = dict(config.spec)
+    if as_served and spec.get("network_dtype") == "bfloat16":
+        spec["network_dtype"] = "float32"
+    problem = get_problem(config.problem, spec)
     model = build_model(problem, config)
     checkpoint = make_checkpoint(model)
     checkpoint.restore(latest).assert_existing_objects_matched()
@@ -101,7 +109,7 @@ def evaluate_run(run_dir: str | pathlib.Path, batches: int = 4) -> dict:
     running statistics instead. This evaluates the network as it is served, on
     `batches` fresh batches that training never sees.
     """
-    config, problem, model, _ = restore_run(run_dir)
+    config, problem, model, _ = restore_run(run_dir, as_served=True)
     first = EVALUATION_STREAM
     dataset = make_dataset(problem, config.batch_size, config.seed, first, first + batches)
     logs = model.evaluate(dataset, steps=batches, verbose=0, return_dict=True)

@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from pg_keras.config import RESUMABLE_CHANGES, TrainingConfig
+from pg_keras.networks import resolve_network_dtype
 from pg_keras.problems import Problem, get_problem
 from pg_keras.training.callbacks import (
     CalibrateBatchNorm,
@@ -79,15 +80,21 @@ class RunResult:
 
 
 def resolve(config: TrainingConfig, problem: Problem) -> TrainingConfig:
-    """Fills the config's open choices from the scheme and problem defaults (the paper's)."""
+    """Fills the config's open choices from the scheme and problem defaults (the paper's),
+    and names the dtype an `"auto"` network computes in on this machine, so that the
+    run's config.json says which it was."""
     scheme = problem.scheme(config.gradient)
     checkpoint_every = -(-config.checkpoint_every // config.log_every) * config.log_every
+    spec = dict(config.spec)
+    if getattr(problem.spec, "network_dtype", None) == "auto":
+        spec["network_dtype"] = resolve_network_dtype("auto")
     return dataclasses.replace(
         config,
         batch_size=config.batch_size or problem.batch_size,
         learning_rate=config.learning_rate or scheme.learning_rate or problem.learning_rate,
         optimizer=config.optimizer or scheme.optimizer or problem.optimizer,
         checkpoint_every=checkpoint_every,
+        spec=spec,
     )
 
 
