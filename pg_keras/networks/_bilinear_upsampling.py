@@ -23,7 +23,9 @@ class BilinearUpsampling2D(keras.layers.Layer):
 
     def call(self, inputs):
         size = 2 * tf.shape(inputs)[1:3]
-        upsampled = tf.compat.v1.image.resize_bilinear(inputs, size, half_pixel_centers=True)
+        upsampled = tf.raw_ops.ResizeBilinear(
+            images=inputs, size=size, align_corners=False, half_pixel_centers=True
+        )
         return tf.cast(upsampled, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
