@@ -86,6 +86,26 @@ def test_lbfgs_converges_per_example():
     np.testing.assert_allclose(X0 - delta, SOLUTION, atol=1e-6)
 
 
+def test_lbfgs_defaults_are_the_papers_heat_settings():
+    assert LBFGS().get_config() == {
+        "rule": "LBFGS",
+        "clip": None,
+        "iterations": 32,
+        "num_correction_pairs": 10,
+        "tolerance": 1e-8,
+    }
+
+
+def test_lbfgs_with_one_iteration_lowers_the_objective_without_solving():
+    def loss(z):
+        return tf.reduce_sum((linear(z) - TARGET) ** 2, axis=1)
+
+    rule = LBFGS(iterations=1)
+    x = X0 - rule.delta_x(context_for(rule, X0, TARGET))
+    assert (loss(x) < loss(X0)).numpy().all()
+    assert not np.allclose(x, SOLUTION, atol=1e-6)
+
+
 def test_inverse_physics_gets_the_context_and_extras():
     seen = {}
 
