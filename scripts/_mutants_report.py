@@ -53,6 +53,16 @@ def summarise(module: str, results: list[dict], reasons: dict[str, str]) -> dict
     }
 
 
+def scores(modules: dict[str, dict]) -> dict[str, dict]:
+    """Each module's counts and score, keyed by its path without `.py` (so docs can name
+    it in a dotted JSON path)."""
+    keys = ("planned", "mutants", "killed", "survived", "equivalent", "score")
+    return {
+        module.removesuffix(".py"): {key: entry.get(key) for key in keys}
+        for module, entry in modules.items()
+    }
+
+
 def load(report: pathlib.Path) -> dict:
     return json.loads(report.read_text()) if report.exists() else {"modules": {}}
 

@@ -40,6 +40,7 @@ from scripts._mutants_report import (
     load,
     reusable,
     save,
+    scores,
     summarise,
 )
 from scripts._mutants_run import baseline_seconds, run_one
@@ -143,6 +144,7 @@ def _record(report: pathlib.Path, module: str, tests: list[str], results: list[d
     data["command"] = "nice -n 10 .venv/bin/python -m scripts.mutants"
     data["not_run"] = [module for module in TESTS if module not in data["modules"]]
     data["left_out"] = LEFT_OUT
+    data["scores"] = scores(data["modules"])
     save(report, data)
 
 

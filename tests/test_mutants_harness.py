@@ -95,6 +95,12 @@ def test_the_score_leaves_out_explained_survivors(tmp_path):
     assert _mutants_report.equivalent_reasons(reasons) == {"c": "why"}
 
 
+def test_scores_name_each_module_without_its_suffix_for_dotted_paths():
+    entry = {"planned": 3, "mutants": 2, "killed": 1, "survived": 1, "equivalent": 0}
+    summary = _mutants_report.scores({"pkg/m.py": {**entry, "score": 0.5, "results": []}})
+    assert summary == {"pkg/m": {**entry, "score": 0.5}}
+
+
 def test_every_mapped_module_and_test_file_exists():
     for module, tests in mutants.TESTS.items():
         assert (mutants.ROOT / module).is_file(), module
