@@ -148,3 +148,20 @@ def test_random_boxes_statistics_and_determinism():
 def test_wavenumbers_are_cycles_per_cell():
     k2 = fields.squared_wavenumbers(4, 4)
     assert k2[0, 0] == 0 and k2[2, 2] == 0.5
+
+
+def test_decay_exponents_default_to_unit_cells_the_papers_cut_at_k2_0_28():
+    """The paper: on unit cells at ν t = 8, a mode with |k|² ≥ 0.28 decays below e⁻⁸⁸."""
+    k = np.fft.fftfreq(64)
+    squared = k[:, None] ** 2 + k[None, :] ** 2
+    kappa = heat.decay_exponents(64, 64, NU_T)
+    np.testing.assert_allclose(kappa, (2 * np.pi) ** 2 * squared * NU_T, rtol=1e-12)
+    cut = 88 / ((2 * np.pi) ** 2 * NU_T)  # 0.2786, the paper's "0.28"
+    assert round(cut, 2) == 0.28 and ((kappa > 88) == (squared > cut)).all()
+
+
+def test_no_time_no_diffusion_and_a_negative_time_is_refused():
+    x = boxes()
+    np.testing.assert_allclose(heat.simulate(x, 0.0), x, atol=1e-12)
+    with pytest.raises(ValueError, match="nu_t=-1.0"):
+        heat.simulate(x, -1.0)
