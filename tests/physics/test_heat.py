@@ -67,6 +67,30 @@ def test_inverse_refuses_float32():
     x = tf.zeros([1, 4, 4], tf.float32)
     with pytest.raises(ValueError, match="float64.*dtype=float32"):
         heat.probabilistic_inverse(x, x, x, NU_T)
+    with pytest.raises(ValueError, match="float64.*dtype=float32"):
+        heat.inverse_weights(x, NU_T)
+
+
+def test_fields_without_a_batch_axis_are_refused_by_name():
+    field = tf.zeros([4, 4], tf.float64)
+    with pytest.raises(ValueError, match=r"`x` of shape \[batch, ny, nx\]"):
+        heat.simulate(field, NU_T)
+    with pytest.raises(ValueError, match=r"`residual` of shape \[batch, ny, nx\]"):
+        heat.inverse_weights(field, NU_T)
+
+
+def test_a_non_square_grid_diffuses_and_inverts_each_mode_by_its_own_wavenumber():
+    """8 × 16 cells, one mode of (1, 2) cycles: it decays by exp(−(2π)²|k|² ν t) with
+    k = (1/8, 2/16) per cell, and the inverse from a uniform x undoes exactly that."""
+    ny, nx = 8, 16
+    j, i = np.arange(ny)[:, None], np.arange(nx)[None, :]
+    wave = 0.3 * np.cos(2 * np.pi * (j / ny + 2 * i / nx))
+    decay = np.exp(-((2 * np.pi) ** 2) * ((1 / ny) ** 2 + (2 / nx) ** 2) * NU_T)
+    x_star = tf.constant(1.0 + wave[None], tf.float64)
+    y_star = heat.simulate(x_star, NU_T)
+    np.testing.assert_allclose(y_star[0], 1.0 + wave * decay, atol=1e-12)
+    x = tf.ones([1, ny, nx], tf.float64)
+    np.testing.assert_allclose(heat.probabilistic_inverse(x, x, y_star, NU_T), x_star, atol=1e-9)
 
 
 def one_box(centre, half, grid=(10, 10), edges="authors"):
