@@ -69,6 +69,9 @@ def test_inverse_refuses_float32():
         heat.probabilistic_inverse(x, x, x, NU_T)
     with pytest.raises(ValueError, match="float64.*dtype=float32"):
         heat.inverse_weights(x, NU_T)
+    y = tf.zeros([1, 4, 4], tf.float64)  # a float64 residual, but the state x in float32
+    with pytest.raises(ValueError, match="float64.*dtype=float32"):
+        heat.probabilistic_inverse(x, y, y, NU_T)
 
 
 def test_fields_without_a_batch_axis_are_refused_by_name():
@@ -131,6 +134,9 @@ def test_authors_edges_are_phiflows_approximate_fraction_inside():
 def test_hard_edges_fill_cells_whose_centre_is_inside():
     field = one_box((5.0, 5.0), (2.25, 3.0), edges="hard")
     assert field[2, 4] == 0.0 and field[3, 4] == 1.0 and field[3, 2] == 1.0
+    # A centre on the edge (|3.5 − 5| = 1.5 = h, exact in binary) counts as inside: d ≤ 0.
+    on_edges = one_box((5.0, 5.0), (1.5, 1.5), edges="hard")
+    assert on_edges.sum() == 16.0 and on_edges[3:7, 3:7].all()
     with pytest.raises(ValueError, match="edges='soft'"):
         one_box((5.0, 5.0), (1.0, 1.0), edges="soft")
 

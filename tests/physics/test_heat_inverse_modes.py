@@ -90,3 +90,12 @@ def test_without_a_floor_the_noise_scale_is_a_millionth_of_the_residuals_norm():
     expected = _expected_weight(found, amplitude[3, 3], sigma)
     assert abs(expected - 0.6) < 1e-3
     np.testing.assert_allclose(a[3, 3], expected, atol=1e-9)
+
+
+def test_a_mode_beyond_both_scales_is_damped_as_the_authors_say():
+    """|r̂| far above both A_k and σ: p_s and p_n underflow to 0, and the algorithm's step 3
+    sets p = 0 there ("0 where both are 0"), so a = −1: the mode is damped, not left."""
+    nu_t = 1.0
+    residual = _field({(2, 1): 200.0})  # A ≈ 2.9 and σ ≈ 3.5e-5: 200/A ≈ 68, exp(−68²/2) = 0
+    a = heat.inverse_weights(tf.constant(residual[None], tf.float64), nu_t).numpy()[0]
+    assert a[2, 1] == -1.0 and a[-2 % N, -1 % N] == -1.0
