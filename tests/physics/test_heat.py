@@ -112,6 +112,10 @@ def test_exact_edges_hold_the_covered_fraction_of_each_cell():
     assert field[7, 7] == pytest.approx(0.25 * 0.5)  # far corner
     assert field[2, 5] == 0.0 and field[5, 8] == 0.0
     assert field.sum() == pytest.approx(4.0 * 3.0)  # the box's area
+    # On a non-square grid, y runs down the rows and x along the columns.
+    tall = one_box((3.0, 7.0), (1.0, 2.0), grid=(6, 10), edges="exact")
+    assert tall.shape == (6, 10) and tall.sum() == pytest.approx(2.0 * 4.0)
+    assert tall[2:4, 5:9].all() and not tall[:, :5].any() and not tall[4:].any()
     # A box smaller than a cell covers its own area, not more.
     assert one_box((5.5, 5.5), (0.2, 0.1), edges="exact").sum() == pytest.approx(0.4 * 0.2)
 
