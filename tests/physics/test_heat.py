@@ -164,6 +164,7 @@ def test_identity_guess_error_is_the_authors():
     """Mean ‖y* − x*‖₁ of the authors' data: 274.5 ± 1.6 over 4,800 of their examples
     (their generator run with PhiFlow 3.4, docs/poisson_heat.md); hard 0/1 edges give 289."""
     x = heat.random_boxes(1024, tf.constant([0, 0], tf.int64), dtype=tf.float64)
+    assert x.shape == (1024, 64, 64)  # the authors' grid by default
     error = np.abs((x - heat.simulate(x, NU_T)).numpy()).sum(axis=(1, 2)).mean()
     assert error == pytest.approx(274.5, rel=0.03)
 
