@@ -175,8 +175,9 @@ def test_random_boxes_statistics_and_determinism():
     np.testing.assert_array_equal(x, again)
     values = x.numpy()
     assert values.min() >= 0 and values.max() <= 10
-    # Centres in [3.2, 28.8) and half-sizes < 1 leave the outer 2 cells empty.
-    assert values[:, :2].max() == 0 and values[:, :, -2:].max() == 0
+    # Centres in [3.2, 28.8) and half-sizes < 1 leave the outer 2 cells empty, on all sides.
+    assert values[:, :2].max() == 0 and values[:, -2:].max() == 0
+    assert values[:, :, :2].max() == 0 and values[:, :, -2:].max() == 0
     assert (values.reshape(64, -1).max(axis=1) > 0).mean() > 0.9
 
 
@@ -200,3 +201,44 @@ def test_no_time_no_diffusion_and_a_negative_time_is_refused():
     np.testing.assert_allclose(heat.simulate(x, 0.0), x, atol=1e-12)
     with pytest.raises(ValueError, match="nu_t=-1.0"):
         heat.simulate(x, -1.0)
+
+
+def test_by_default_every_box_lies_whole_in_the_field():
+    """The defaults (64 × 64, 4–10 boxes, half-size < 10, clipped inside): with exact edges
+    the field's total is each box's strength times its whole area, 4 h_y h_x."""
+    seed = tf.constant([6, 1], tf.int64)
+    field = heat.random_boxes(32, seed, edges="exact", dtype=tf.float64)
+    strength, _, half = heat.random_box_parameters(
+        32, seed, (64, 64), (4, 10), 10.0, 0.8, True, tf.float64
+    )
+    areas = 4 * half.numpy()[..., 0] * half.numpy()[..., 1]
+    np.testing.assert_allclose(field.numpy().sum(axis=(1, 2)), (strength * areas).numpy().sum(1))
+
+
+def test_box_counts_are_at_least_one_and_may_be_fixed():
+    one = heat.random_box_parameters(16, tf.constant([1, 1], tf.int64), (16, 16), (1, 1), 3.0,
+                                     0.8, True, tf.float64)[0]  # fmt: skip
+    assert ((one.numpy() > 0).sum(axis=1) == 1).all()
+    np.testing.assert_array_equal(
+        heat.random_boxes(2, tf.constant([1, 1], tf.int64), (16, 16), (1, 1), 3.0).shape,
+        (2, 16, 16),
+    )
+    with pytest.raises(ValueError, match=r"boxes=\(0, 3\)"):
+        heat.random_boxes(2, tf.constant([1, 1], tf.int64), (16, 16), (0, 3))
+
+
+def test_a_boxs_strength_size_and_place_are_independent_draws():
+    """One example per seed, over 300 seeds: the box count and the first box's strength,
+    y half-size and y centre are uncorrelated (draws sharing a seed would not be)."""
+    draws = [
+        heat.random_box_parameters(
+            1, tf.constant([seed, 9], tf.int64), (64, 64), (4, 10), 10.0, 0.8, False, tf.float64
+        )  # fmt: skip
+        for seed in range(300)
+    ]
+    strength = [float(s[0, 0]) for s, _, _ in draws]
+    centre = [float(c[0, 0, 0]) for _, c, _ in draws]
+    half = [float(h[0, 0, 0]) for _, _, h in draws]
+    count = [int(np.count_nonzero(s)) for s, _, _ in draws]
+    correlation = np.corrcoef([count, strength, centre, half])
+    assert np.abs(correlation[np.triu_indices(4, 1)]).max() < 0.25, correlation
