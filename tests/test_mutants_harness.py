@@ -1,12 +1,13 @@
-"""scripts/mutants.py: the mutants it makes, that a mutant never outlives its run, that the
-cache is keyed by what the outcome depends on, and the score (no TensorFlow run here)."""
+"""scripts/mutants.py and its parts: the mutants it makes, that a mutant never outlives its
+run, that the cache is keyed by what the outcome depends on, and the score (no TensorFlow run
+here)."""
 
 import ast
 import json
 
 import pytest
 
-from scripts import mutants
+from scripts import _mutants_make, _mutants_report, _mutants_run, mutants
 
 SOURCE = '''"""Doc."""
 
@@ -25,7 +26,7 @@ def f(x: int, reduction: str = "mean") -> int:
 
 
 def test_mutants_cover_operators_comparisons_constants_and_calls_but_not_messages():
-    found = mutants.mutants(SOURCE)
+    found = _mutants_make.mutants(SOURCE)
     descriptions = {m.description for m in found}
     assert "x * 2 -> x / 2" in descriptions
     assert "x * 2 + 1 -> x * 2 - 1" in descriptions
@@ -43,8 +44,8 @@ def test_mutants_cover_operators_comparisons_constants_and_calls_but_not_message
 
 def test_each_mutant_changes_exactly_its_node_and_still_compiles():
     original = ast.dump(ast.parse(SOURCE))
-    for mutant in mutants.mutants(SOURCE):
-        text = mutants.mutated_source(SOURCE, mutant)
+    for mutant in _mutants_make.mutants(SOURCE):
+        text = _mutants_make.mutated_source(SOURCE, mutant)
         compile(text, "m.py", "exec")
         assert ast.dump(ast.parse(text)) != original, mutant
         before, after = mutant.description.split(" -> ")
@@ -55,7 +56,7 @@ def test_the_file_is_restored_when_the_run_fails(tmp_path):
     module = tmp_path / "m.py"
     module.write_text(SOURCE)
     mtime = module.stat().st_mtime_ns
-    with pytest.raises(RuntimeError), mutants.mutant_in_place(module, "broken = True\n"):
+    with pytest.raises(RuntimeError), _mutants_run.mutant_in_place(module, "broken = True\n"):
         assert module.read_text() == "broken = True\n"
         assert module.stat().st_mtime_ns != mtime  # no stale bytecode of the original
         raise RuntimeError("the test run crashed")
@@ -64,13 +65,13 @@ def test_the_file_is_restored_when_the_run_fails(tmp_path):
 
 def test_the_cache_key_follows_the_module_the_tests_and_the_mutation(tmp_path):
     (tmp_path / "t.py").write_text("def test(): pass\n")
-    first, second = mutants.mutants(SOURCE)[:2]
-    key = mutants.cache_key(SOURCE, ["t.py"], first, tmp_path)
-    assert key == mutants.cache_key(SOURCE, ["t.py"], first, tmp_path)
-    assert key != mutants.cache_key(SOURCE, ["t.py"], second, tmp_path)
-    assert key != mutants.cache_key(SOURCE + "\n", ["t.py"], first, tmp_path)
+    first, second = _mutants_make.mutants(SOURCE)[:2]
+    key = _mutants_report.cache_key(SOURCE, ["t.py"], first, tmp_path)
+    assert key == _mutants_report.cache_key(SOURCE, ["t.py"], first, tmp_path)
+    assert key != _mutants_report.cache_key(SOURCE, ["t.py"], second, tmp_path)
+    assert key != _mutants_report.cache_key(SOURCE + "\n", ["t.py"], first, tmp_path)
     (tmp_path / "t.py").write_text("def test(): assert True\n")
-    assert key != mutants.cache_key(SOURCE, ["t.py"], first, tmp_path)
+    assert key != _mutants_report.cache_key(SOURCE, ["t.py"], first, tmp_path)
 
 
 def test_the_score_leaves_out_explained_survivors(tmp_path):
@@ -80,7 +81,7 @@ def test_the_score_leaves_out_explained_survivors(tmp_path):
         {"outcome": "survived", "equivalence_key": "c"},
         {"outcome": "survived", "equivalence_key": "d"},
     ]
-    summary = mutants.summarise(
+    summary = _mutants_report.summarise(
         "m.py", results, {"c": "x > 0.68 and x >= 0.68 differ at one point"}
     )
     assert (summary["mutants"], summary["killed"], summary["survived"]) == (4, 2, 2)
@@ -91,7 +92,13 @@ def test_the_score_leaves_out_explained_survivors(tmp_path):
     ]
     reasons = tmp_path / "equivalent.json"
     reasons.write_text(json.dumps({"c": "why"}))
-    assert mutants.equivalent_reasons(reasons) == {"c": "why"}
+    assert _mutants_report.equivalent_reasons(reasons) == {"c": "why"}
+
+
+def test_scores_name_each_module_without_its_suffix_for_dotted_paths():
+    entry = {"planned": 3, "mutants": 2, "killed": 1, "survived": 1, "equivalent": 0}
+    summary = _mutants_report.scores({"pkg/m.py": {**entry, "score": 0.5, "results": []}})
+    assert summary == {"pkg/m": {**entry, "score": 0.5}}
 
 
 def test_every_mapped_module_and_test_file_exists():

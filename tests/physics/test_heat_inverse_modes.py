@@ -73,3 +73,29 @@ def test_a_signal_mode_is_amplified_by_e_to_kappa_capped_at_88(mode, magnitude):
     gain = np.abs(np.fft.fft2(x_tilde))[mode] / magnitude
     np.testing.assert_allclose(np.log(gain), min(kappa, 88.0), rtol=1e-9)
     assert (kappa > 88.0) == (mode == (3, 4))
+
+
+def test_without_a_floor_the_noise_scale_is_a_millionth_of_the_residuals_norm():
+    """σ = 1e-6·‖r‖₂ (the authors'): a large mode sets ‖r‖, and a small mode sized for
+    p = 0.8 at that σ is inverted by weight 2(p − ½) = 0.6."""
+    nu_t = 1.0
+    amplitude = 64 * np.exp(-_kappa(nu_t))
+    big = {(0, 1): 543.0}  # ‖r‖₂ = √2 · 543 / 8 ≈ 96, so σ ≈ 9.6e-5 < amplitude[3, 3]
+    sigma = 1e-6 * np.linalg.norm(_field(big))
+    small = _magnitude_for(0.8, amplitude[3, 3], sigma)
+    residual = _field({**big, (3, 3): small})
+    sigma = 1e-6 * np.linalg.norm(residual)  # with the small mode, as the algorithm has it
+    a = heat.inverse_weights(tf.constant(residual[None], tf.float64), nu_t).numpy()[0]
+    found = np.abs(np.fft.fft2(residual))[3, 3]
+    expected = _expected_weight(found, amplitude[3, 3], sigma)
+    assert abs(expected - 0.6) < 1e-3
+    np.testing.assert_allclose(a[3, 3], expected, atol=1e-9)
+
+
+def test_a_mode_beyond_both_scales_is_damped_as_the_authors_say():
+    """|r̂| far above both A_k and σ: p_s and p_n underflow to 0, and the algorithm's step 3
+    sets p = 0 there ("0 where both are 0"), so a = −1: the mode is damped, not left."""
+    nu_t = 1.0
+    residual = _field({(2, 1): 200.0})  # A ≈ 2.9 and σ ≈ 3.5e-5: 200/A ≈ 68, exp(−68²/2) = 0
+    a = heat.inverse_weights(tf.constant(residual[None], tf.float64), nu_t).numpy()[0]
+    assert a[2, 1] == -1.0 and a[-2 % N, -1 % N] == -1.0

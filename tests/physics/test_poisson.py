@@ -82,3 +82,61 @@ def test_fluctuations_have_every_band_and_vanish_beyond_the_boundary():
     assert 0.05 < x.std() < 5
     with pytest.raises(ValueError, match=r"bands=\(1, 64\)"):
         poisson.random_fluctuations(1, tf.constant([0, 0], tf.int64), (16, 16), (1, 64))
+
+
+def test_by_default_the_solve_reaches_the_authors_relative_residual():
+    x = sources(batch=8, grid=(32, 32))
+    _, result = poisson.simulate(x)
+    relative = result.residual_norm / tf.norm(tf.reshape(x, [8, -1]), axis=1)
+    assert result.converged.numpy().all() and (relative.numpy() <= 1e-5).all(), relative
+
+
+def test_a_source_without_a_batch_axis_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"`x` of shape \[batch, ny, nx\].*shape=\(16, 16\)"):
+        poisson.simulate(tf.zeros([16, 16]))
+
+
+def test_fluctuations_default_to_the_papers_grid():
+    x = poisson.random_fluctuations(1, tf.constant([0, 1], tf.int64))
+    assert x.shape == (1, 64, 64) and x.dtype == tf.float32
+
+
+def sine_coefficients(x):
+    """`c[b, m, n]` of `x = Σ c sin(π m (j+1)/(n+1)) sin(π n (i+1)/(n+1))` on a square grid,
+    and each mode's level `max(m, n)` (the zero-boundary sine modes are orthogonal)."""
+    n = x.shape[-1]
+    sine = np.sin(np.pi * np.outer(np.arange(1, n + 1), np.arange(1, n + 1)) / (n + 1))
+    coefficients = (2 / (n + 1)) ** 2 * np.einsum("ym,byx,xn->bmn", sine, x, sine)
+    return coefficients, np.maximum.outer(np.arange(1, n + 1), np.arange(1, n + 1))
+
+
+def test_each_mode_has_the_variance_of_its_band_by_default():
+    """Mode (m, n) is in the band of the first of 1, 2, 4, 8, 16 that is ≥ max(m, n); its
+    coefficient is N(0, 1) · U[0, 1) / sqrt(modes in the band), so E[c²] = 1 / (3 · size)."""
+    x = poisson.random_fluctuations(1000, tf.constant([0, 3], tf.int64), (16, 16), dtype=tf.float64)
+    coefficients, level = sine_coefficients(x.numpy())
+    for low, high in [(1, 1), (2, 2), (3, 4), (5, 8), (9, 16)]:
+        size = ((level >= low) & (level <= high)).sum()
+        for top in range(low, high + 1):
+            mean_square = (coefficients[:, level == top] ** 2).mean()
+            np.testing.assert_allclose(mean_square, 1 / (3 * size), rtol=0.2, err_msg=top)
+
+
+def test_the_first_example_of_a_batch_has_the_same_law():
+    """Amplitude and coefficient are independent draws in every example, the first too:
+    over 400 seeds, one example each, the (1, 1) mode's E[c²] is still 1/3."""
+    x = np.concatenate(
+        [
+            poisson.random_fluctuations(1, tf.constant([seed, 3], tf.int64), (16, 16)).numpy()
+            for seed in range(400)
+        ]
+    )
+    coefficients, _ = sine_coefficients(x)
+    np.testing.assert_allclose((coefficients[:, 0, 0] ** 2).mean(), 1 / 3, rtol=0.3)
+
+
+def test_a_nan_source_stops_at_the_default_cap_of_2000_iterations_unconverged():
+    x = tf.fill([1, 4, 4], tf.constant(np.nan, tf.float64))
+    _, result = tf.function(poisson.simulate)(x)  # a graph loop: 2000 iterations in a blink
+    assert result.num_iterations.numpy().tolist() == [2000]
+    assert not result.converged.numpy().any()

@@ -54,10 +54,15 @@ def test_image_summary_shape(problem, batch):
     assert image.shape == (3, 16, 4 * 17 - 1, 1)
 
 
-def test_every_scheme_trains_two_steps(tmp_path):
+def test_the_inverse_physics_scheme_learns_where_the_papers_sgd_does_not(tmp_path):
+    """Both schemes start from the same weights on the same batches. In 12 steps the PG
+    scheme (Adam 1e-3) lowers the held-out error below the SGD scheme's, whose 1e-9 rate
+    (the paper's) leaves the network where it started."""
     config = CompareConfig(
-        "poisson", ("sgd-momentum", "inverse-physics"), 2, batch_size=2, spec=TINY
+        "poisson", ("sgd-momentum", "inverse-physics"), 12, batch_size=2, spec=TINY
     )
     report = compare(config, tmp_path, verbose=0)
-    for result in report["results"].values():
-        assert np.isfinite(result["final"]["x_mae"])
+    sgd, pg = (report["results"][name]["runs"][0] for name in config.gradients)
+    assert sgd["curve"][0] == pg["curve"][0]  # the first step is measured before any update
+    for metric in ("x_mae", "y_loss"):
+        assert pg["inference"][metric] < 0.998 * sgd["inference"][metric], metric

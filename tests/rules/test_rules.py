@@ -5,7 +5,15 @@ import pytest
 import tensorflow as tf
 
 from pg_keras.physical_gradient import backward_context, physics_forward
-from pg_keras.rules import LBFGS, Adjoint, GradientDescent, InverseGradient, InversePhysics, Newton
+from pg_keras.rules import (
+    LBFGS,
+    Adjoint,
+    GradientDescent,
+    InverseGradient,
+    InversePhysics,
+    Newton,
+    Supervised,
+)
 
 A = tf.constant([[2.0, 0.5], [0.5, 1.0]], tf.float64)
 
@@ -78,6 +86,26 @@ def test_lbfgs_converges_per_example():
     np.testing.assert_allclose(X0 - delta, SOLUTION, atol=1e-6)
 
 
+def test_lbfgs_defaults_are_the_papers_heat_settings():
+    assert LBFGS().get_config() == {
+        "rule": "LBFGS",
+        "clip": None,
+        "iterations": 32,
+        "num_correction_pairs": 10,
+        "tolerance": 1e-8,
+    }
+
+
+def test_lbfgs_with_one_iteration_lowers_the_objective_without_solving():
+    def loss(z):
+        return tf.reduce_sum((linear(z) - TARGET) ** 2, axis=1)
+
+    rule = LBFGS(iterations=1)
+    x = X0 - rule.delta_x(context_for(rule, X0, TARGET))
+    assert (loss(x) < loss(X0)).numpy().all()
+    assert not np.allclose(x, SOLUTION, atol=1e-6)
+
+
 def test_inverse_physics_gets_the_context_and_extras():
     seen = {}
 
@@ -92,6 +120,20 @@ def test_inverse_physics_gets_the_context_and_extras():
     assert "shift" in seen
 
 
+def test_default_gradient_descent_is_one_unit_step_so_it_equals_backprop():
+    """Theorem 1: `GradientDescent()` (one step of size 1) is the adjoint's update."""
+    rule = GradientDescent()
+    delta = rule.delta_x(context_for(rule, X0, TARGET))
+    np.testing.assert_allclose(delta, (linear(X0) - TARGET) @ A, rtol=1e-12)
+
+
+def test_inverse_solver_rules_are_physical_and_backprop_is_not():
+    """`is_physical` decides which rules an exported model repeats in `refine`."""
+    physical = [GradientDescent(), Newton(), LBFGS(), InverseGradient(), InversePhysics(linear)]
+    assert all(rule.is_physical for rule in physical)
+    assert not Adjoint().is_physical and not Supervised().is_physical
+
+
 def test_adjoint_is_the_vjp():
     rule = Adjoint()
     delta = rule.delta_x(context_for(rule, X0, TARGET))
@@ -104,6 +146,7 @@ def test_adjoint_is_the_vjp():
         (lambda: GradientDescent(steps=0), "Expected `steps` >= 1. Received: steps=0"),
         (lambda: GradientDescent(learning_rate=0), "learning_rate=0"),
         (lambda: Adjoint(clip=-1), "clip=-1"),
+        (lambda: Newton(clip=0), "clip=0"),  # a zero bound would zero every update
         (lambda: LBFGS(iterations=0), "iterations=0"),
         (lambda: InversePhysics("not callable"), "solver"),
     ],
