@@ -9,8 +9,11 @@ renormalisation. `x ≡ v0` is a centred velocity `[batch, 64, 64, 2]`
 Data (EXPERIMENTS.md 5; B.5 in words, the numbers from the authors' later
 code), per example:
 
-* marker centre `c ~ U[32, 96]²`; `m0` = 1 on the top fraction
-  `f ~ U[0.05, 0.15]` of a smooth noise field inside the box `c ± 28`, else 0.
+* marker centre `c ~ U[32, 96]²`; `m0` = 1 on the top `f ~ U[0.05, 0.15]` of
+  the *domain's* cells of a smooth noise field masked to the box `c ± 28`, as
+  the authors' code ranks it (`top_of_masked_noise`): the box's positive cells
+  above that rank, so about 200–400 of the box's 784 cells. Until issue 18 `f`
+  was a fraction of the box (40–120 cells), with which the adjoint did not learn;
   "Smooth noise": white noise low-passed in Fourier space by
   `exp(−½ |k|² σ²)`, `σ = marker_smoothness` (8 length units; not given in
   the paper, chosen so that a marker is a few irregular blobs like Fig. 6a);
@@ -123,8 +126,8 @@ class FluidPhysics(PhysicsPrecision):
 
 @dataclasses.dataclass(frozen=True)
 class FluidData(Spec):
-    """The events: marker boxes, their filled fraction and smoothness, and the velocity's
-    vortex and small-scale noise (see the module docstring)."""
+    """The events: marker boxes, their filled fraction (of the domain) and smoothness, and
+    the velocity's vortex and small-scale noise (see the module docstring)."""
 
     marker_center_min: float = 32.0
     marker_center_max: float = 96.0
@@ -184,6 +187,24 @@ def smooth_noise(shape, seed: tf.Tensor, smoothness: float, dx: float, dtype) ->
     field = tf.math.real(tf.signal.ifft2d(tf.signal.fft2d(tf.cast(white, complex_dtype)) * gain))
     field = field - tf.reduce_mean(field, axis=[1, 2], keepdims=True)
     return field / tf.math.reduce_std(field, axis=[1, 2], keepdims=True)
+
+
+def top_of_masked_noise(noise: tf.Tensor, box: tf.Tensor, fraction: tf.Tensor) -> tf.Tensor:
+    """The marker of the authors' data: the top `fraction` of all cells of `noise · box`.
+
+    `noise`, `box` (bool) are `[batch, ny, nx]`, `fraction` `[batch]`. The count is a
+    fraction of the *domain*, `round(f·ny·nx)`, and cells outside the box rank as 0, so
+    the marker is the box's cells above that rank and above 0: at most the box's
+    positive-noise cells (about half of it), at least its largest one.
+    """
+    batch, ny, nx = tf.shape(noise)[0], tf.shape(noise)[1], tf.shape(noise)[2]
+    masked = tf.where(box, noise, tf.zeros_like(noise))
+    ranked = tf.sort(tf.reshape(masked, [batch, -1]), axis=1, direction="DESCENDING")
+    count = tf.cast(tf.round(fraction * tf.cast(ny * nx, fraction.dtype)), tf.int32)
+    threshold = tf.gather(ranked, tf.maximum(count, 1) - 1, batch_dims=1)
+    largest = tf.reduce_max(tf.where(box, noise, -np.inf), axis=[1, 2])
+    threshold = tf.minimum(tf.maximum(threshold, 0), largest)
+    return box & (noise >= threshold[:, None, None])
 
 
 class FluidProblem(Problem):
@@ -251,14 +272,7 @@ class FluidProblem(Problem):
         coordinates = (tf.range(n, dtype=dtype) + 0.5) * spec.dx
         in_x = tf.abs(coordinates[None, None, :] - centre[:, 0, None, None]) <= spec.marker_half_box
         in_y = tf.abs(coordinates[None, :, None] - centre[:, 1, None, None]) <= spec.marker_half_box
-        box = in_x & in_y
-        inside = tf.reduce_sum(tf.cast(box, tf.int32), axis=[1, 2])
-        marked = tf.maximum(1, tf.cast(tf.round(fraction * tf.cast(inside, dtype)), tf.int32))
-        ranked = tf.sort(
-            tf.reshape(tf.where(box, noise, -np.inf), [batch_size, -1]), 1, "DESCENDING"
-        )
-        threshold = tf.gather(ranked, marked - 1, batch_dims=1)
-        marker0 = tf.cast(box & (noise >= threshold[:, None, None]), dtype)
+        marker0 = tf.cast(top_of_masked_noise(noise, in_x & in_y, fraction), dtype)
 
         uniform = physics.uniform_velocity(marker0, spec.dx, spec.duration)
         strength = tf.random.stateless_uniform(
