@@ -216,6 +216,9 @@ class FluidProblem(Problem):
     batch_size = 64
     optimizer = "adam"
     x_error_description = "mean |v0 − v0*| over cells and both components"
+    #: `zero_mae`: the x_mae of predicting `v0 = 0` on the same batch, the scale a
+    #: network that learned nothing sits at (it varies with the batch's speeds).
+    extra_metric_names = ("zero_mae",)
     inverse_name = "B.5 inverse simulator"
     #: The simulator and the inverse simulator run XLA-compiled (how they run, not
     #: what they compute: no spec field); tests of tiny grids turn it off.
@@ -300,6 +303,10 @@ class FluidProblem(Problem):
             MARKER0: marker0,
             MARKER_TARGET: marker_t,
         }
+
+    def extra_metrics(self, x: tf.Tensor, batch: Batch) -> dict[str, tf.Tensor]:
+        """`zero_mae`: mean |v0*|, the error of predicting zero, per example."""
+        return {"zero_mae": self.x_error(tf.zeros_like(batch[X_TARGET]), batch)}
 
     # Network -------------------------------------------------------------------
     def project(self, velocity: tf.Tensor) -> tf.Tensor:

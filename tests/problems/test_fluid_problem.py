@@ -125,6 +125,10 @@ def test_compare_reports_steps_to_match(capsys, tmp_path):
     assert main(argv) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["steps_to_match"]) == {"adjoint", "inverse-physics"}
+    # Predicting zero is the scale of "learned nothing": logged beside x_mae.
+    for entry in report["results"].values():
+        zero = entry["runs"][0]["extra_curves"]["zero_mae"]
+        assert len(zero) == 2 and all(value > 0 for _, value in zero)
 
 
 def test_spec_rejects_a_resolution_the_unet_cannot_pool():
