@@ -9,7 +9,8 @@ import tensorflow as tf
 from pg_keras.batch import context_of
 from pg_keras.cli import main
 from pg_keras.problems import get_problem
-from pg_keras.problems.fluid import MARKER0, FluidProblem, FluidSpec, top_of_masked_noise
+from pg_keras.problems._fluid_data import top_of_masked_noise
+from pg_keras.problems.fluid import MARKER0, FluidProblem, FluidSpec
 from pg_keras.rules.base import BackwardContext
 from pg_keras.solving import solve_fresh
 
