@@ -11,20 +11,11 @@ from pg_keras.cli import main
 from pg_keras.problems import get_problem
 from pg_keras.problems._fluid_data import top_of_masked_noise
 from pg_keras.problems.fluid import MARKER0, FluidProblem, FluidSpec
+from pg_keras.reproduce.experiments import FLUID
 from pg_keras.rules.base import BackwardContext
 from pg_keras.solving import solve_fresh
 
-TINY = {
-    "resolution": 16,
-    "marker_center_min": 12.0,
-    "marker_center_max": 20.0,
-    "marker_half_box": 8.0,
-    "marker_smoothness": 3.0,
-    "vortex_width": 6.0,
-    "vortex_strength_max": 1.0,
-    "inverse_step_size": 1e-2,
-    "loss_wavelength": 20.0,
-}
+TINY = FLUID.tiny_spec  # the one tiny spec (also `pg-keras reproduce fluid --horizon tiny`)
 TINY_ARGS = [arg for key, value in TINY.items() for arg in ("--spec", f"{key}={value}")]
 
 
