@@ -6,20 +6,9 @@ at cell centres, MacCormack advection, pressure projection, energy
 renormalisation. `x ≡ v0` is a centred velocity `[batch, 64, 64, 2]`
 (vx, vy), averaged onto the faces by the simulator; `y = m_t`.
 
-Data (EXPERIMENTS.md 5; B.5 in words, the numbers from the authors' later
-code), per example:
-
-* marker centre `c ~ U[32, 96]²`; `m0` = 1 on the top fraction
-  `f ~ U[0.05, 0.15]` of a smooth noise field inside the box `c ± 28`, else 0.
-  "Smooth noise": white noise low-passed in Fourier space by
-  `exp(−½ |k|² σ²)`, `σ = marker_smoothness` (8 length units; not given in
-  the paper, chosen so that a marker is a few irregular blobs like Fig. 6a);
-* uniform velocity `u = (64 − centre_of_mass(m0)) / t` (moves the marker to
-  the domain centre), vortex strength `ω ~ U[−2, 2]`;
-* `v0 = u + ω · exp(−|d|²/(2·20²)) · (−d_y, d_x) + 0.1 · n`, `d = r − (64, 64)`,
-  with `n` two smooth noise maps (`σ = velocity_noise_smoothness`) scaled to
-  unit standard deviation per example;
-* `m_t = P(v0)`.
+Data (`_fluid_data`, the authors' recipe): a marker `m0` of a few blobs in a
+random box, `v0` = uniform flow towards the centre + one Gaussian vortex + small
+noise, made divergence-free; `m_t = P(v0)`.
 
 Batch keys: `y_target` (m_t), `x_target` (v0), `marker0` (m0, the simulator's
 context) and `marker_target` (m_t again). The copy is there because the
@@ -57,17 +46,17 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from pg_keras.batch import X_TARGET, Y_TARGET, Batch, PhysicsInputs
 from pg_keras.networks import unet
 from pg_keras.physics import fluid as physics
+from pg_keras.problems._fluid_data import FluidData, draw_events
 from pg_keras.problems._images import field_strip
 from pg_keras.problems.base import Problem
 from pg_keras.rules.base import BackwardContext
 from pg_keras.solving import Solver, gradient_descent, inverse_iteration_solver
-from pg_keras.specs import PhysicsPrecision, Spec, check_at_least, check_positive
+from pg_keras.specs import PhysicsPrecision, check_at_least, check_positive
 
 MARKER0 = "marker0"
 MARKER_TARGET = "marker_target"
@@ -122,32 +111,6 @@ class FluidPhysics(PhysicsPrecision):
 
 
 @dataclasses.dataclass(frozen=True)
-class FluidData(Spec):
-    """The events: marker boxes, their filled fraction and smoothness, and the velocity's
-    vortex and small-scale noise (see the module docstring)."""
-
-    marker_center_min: float = 32.0
-    marker_center_max: float = 96.0
-    marker_half_box: float = 28.0
-    fraction_min: float = 0.05
-    fraction_max: float = 0.15
-    marker_smoothness: float = 8.0
-    vortex_width: float = 20.0
-    vortex_strength_max: float = 2.0
-    velocity_noise: float = 0.1
-    velocity_noise_smoothness: float = 6.0
-
-    def __post_init__(self):
-        check_positive(self, "marker_half_box", "vortex_width")
-        if not 0 < self.fraction_min <= self.fraction_max < 1:
-            raise ValueError(
-                "Expected 0 < fraction_min <= fraction_max < 1. Received: "
-                f"fraction_min={self.fraction_min}, fraction_max={self.fraction_max}"
-            )
-        super().__post_init__()
-
-
-@dataclasses.dataclass(frozen=True)
 class FluidSpec(FluidData, FluidPhysics):
     """Physics, data, loss and inverse-solver settings (defaults: the paper's, see module doc).
 
@@ -172,20 +135,6 @@ class FluidSpec(FluidData, FluidPhysics):
             )
 
 
-def smooth_noise(shape, seed: tf.Tensor, smoothness: float, dx: float, dtype) -> tf.Tensor:
-    """White noise `[batch, ny, nx]` low-passed by `exp(−½|k|²σ²)` (k in cycles per length
-    unit), then normalised to zero mean and unit standard deviation per example."""
-    ny, nx = shape[1], shape[2]
-    white = tf.random.stateless_normal(shape, seed, dtype=dtype)
-    ky, kx = np.fft.fftfreq(ny, dx), np.fft.fftfreq(nx, dx)
-    k2 = (2 * np.pi) ** 2 * (ky[:, None] ** 2 + kx[None, :] ** 2)
-    complex_dtype = tf.complex128 if dtype == tf.float64 else tf.complex64
-    gain = tf.constant(np.exp(-0.5 * k2 * smoothness**2), complex_dtype)
-    field = tf.math.real(tf.signal.ifft2d(tf.signal.fft2d(tf.cast(white, complex_dtype)) * gain))
-    field = field - tf.reduce_mean(field, axis=[1, 2], keepdims=True)
-    return field / tf.math.reduce_std(field, axis=[1, 2], keepdims=True)
-
-
 class FluidProblem(Problem):
     """Infer the initial velocity `v0` of a 2D incompressible flow from `(m0, m_t)` (paper 3.4)."""
 
@@ -195,6 +144,9 @@ class FluidProblem(Problem):
     batch_size = 64
     optimizer = "adam"
     x_error_description = "mean |v0 − v0*| over cells and both components"
+    #: `zero_mae`: the x_mae of predicting `v0 = 0` on the same batch, the scale a
+    #: network that learned nothing sits at (it varies with the batch's speeds).
+    extra_metric_names = ("zero_mae",)
     inverse_name = "B.5 inverse simulator"
     #: The simulator and the inverse simulator run XLA-compiled (how they run, not
     #: what they compute: no spec field); tests of tiny grids turn it off.
@@ -237,47 +189,7 @@ class FluidProblem(Problem):
 
     # Data ----------------------------------------------------------------------
     def generate(self, batch_size: int, seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        spec = self.spec
-        dtype = self.physics_dtype
-        n = spec.resolution
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 6)
-        centre = tf.random.stateless_uniform(
-            [batch_size, 2], seeds[0], spec.marker_center_min, spec.marker_center_max, dtype
-        )
-        fraction = tf.random.stateless_uniform(
-            [batch_size], seeds[1], spec.fraction_min, spec.fraction_max, dtype
-        )
-        noise = smooth_noise([batch_size, n, n], seeds[2], spec.marker_smoothness, spec.dx, dtype)
-        coordinates = (tf.range(n, dtype=dtype) + 0.5) * spec.dx
-        in_x = tf.abs(coordinates[None, None, :] - centre[:, 0, None, None]) <= spec.marker_half_box
-        in_y = tf.abs(coordinates[None, :, None] - centre[:, 1, None, None]) <= spec.marker_half_box
-        box = in_x & in_y
-        inside = tf.reduce_sum(tf.cast(box, tf.int32), axis=[1, 2])
-        marked = tf.maximum(1, tf.cast(tf.round(fraction * tf.cast(inside, dtype)), tf.int32))
-        ranked = tf.sort(
-            tf.reshape(tf.where(box, noise, -np.inf), [batch_size, -1]), 1, "DESCENDING"
-        )
-        threshold = tf.gather(ranked, marked - 1, batch_dims=1)
-        marker0 = tf.cast(box & (noise >= threshold[:, None, None]), dtype)
-
-        uniform = physics.uniform_velocity(marker0, spec.dx, spec.duration)
-        strength = tf.random.stateless_uniform(
-            [batch_size], seeds[3], -spec.vortex_strength_max, spec.vortex_strength_max, dtype
-        )
-        middle = tf.fill([batch_size, 2], tf.constant(spec.size / 2, dtype))
-        vortex = physics.vortex_profile(n, n, spec.dx, middle, spec.vortex_width, dtype)
-        small = tf.stack(
-            [
-                smooth_noise([batch_size, n, n], s, spec.velocity_noise_smoothness, spec.dx, dtype)
-                for s in (seeds[4], seeds[5])
-            ],
-            axis=-1,
-        )
-        velocity0 = (
-            uniform[:, None, None, :]
-            + strength[:, None, None, None] * vortex
-            + spec.velocity_noise * small
-        )
+        marker0, velocity0 = draw_events(self.spec, batch_size, seed, self.physics_dtype)
         velocity0 = self.project(velocity0)  # the authors' data are divergence-free
         marker_t = self.simulate(velocity0, {MARKER0: marker0})
         return {
@@ -286,6 +198,10 @@ class FluidProblem(Problem):
             MARKER0: marker0,
             MARKER_TARGET: marker_t,
         }
+
+    def extra_metrics(self, x: tf.Tensor, batch: Batch) -> dict[str, tf.Tensor]:
+        """`zero_mae`: mean |v0*|, the error of predicting zero, per example."""
+        return {"zero_mae": self.x_error(tf.zeros_like(batch[X_TARGET]), batch)}
 
     # Network -------------------------------------------------------------------
     def project(self, velocity: tf.Tensor) -> tf.Tensor:

@@ -9,21 +9,13 @@ import tensorflow as tf
 from pg_keras.batch import context_of
 from pg_keras.cli import main
 from pg_keras.problems import get_problem
+from pg_keras.problems._fluid_data import top_of_masked_noise
 from pg_keras.problems.fluid import MARKER0, FluidProblem, FluidSpec
+from pg_keras.reproduce.experiments import FLUID
 from pg_keras.rules.base import BackwardContext
 from pg_keras.solving import solve_fresh
 
-TINY = {
-    "resolution": 16,
-    "marker_center_min": 12.0,
-    "marker_center_max": 20.0,
-    "marker_half_box": 8.0,
-    "marker_smoothness": 3.0,
-    "vortex_width": 6.0,
-    "vortex_strength_max": 1.0,
-    "inverse_step_size": 1e-2,
-    "loss_wavelength": 20.0,
-}
+TINY = FLUID.tiny_spec  # the one tiny spec (also `pg-keras reproduce fluid --horizon tiny`)
 TINY_ARGS = [arg for key, value in TINY.items() for arg in ("--spec", f"{key}={value}")]
 
 
@@ -51,12 +43,26 @@ def test_generate_is_deterministic_and_follows_the_recipe(problem, batch):
         np.testing.assert_array_equal(batch[key].numpy(), again[key].numpy())
     marker0 = batch[MARKER0].numpy()
     assert set(np.unique(marker0)) <= {0.0, 1.0}
-    box_cells = 8  # |x − c| <= 8 with dx = 2: 8 or 9 cells per axis
     marked = marker0.sum(axis=(1, 2))
-    assert (marked >= 1).all() and (marked <= 0.15 * (box_cells + 1) ** 2 + 1).all()
+    # At most the top 15% of the domain's 256 cells, and never outside the 9 × 9 box.
+    assert (marked >= 1).all() and (marked <= round(0.15 * 256)).all()
     assert batch["x_target"].shape == (4, 16, 16, 2)
     assert batch["y_target"].shape == (4, 16, 16)
     assert not np.allclose(batch["y_target"].numpy(), marker0)
+
+
+def test_marker_is_the_top_fraction_of_the_domain_within_the_box():
+    """The authors' ranking: a fraction of all cells of noise · box; negatives never."""
+    noise = tf.constant(np.arange(16.0).reshape(1, 4, 4) - 8.0)  # 8 negative, 8 >= 0
+    box = tf.constant(np.ones((1, 4, 4), bool))
+    top = top_of_masked_noise(noise, box, tf.constant([0.25], tf.float64)).numpy()
+    np.testing.assert_array_equal(top[0].ravel(), np.arange(16) >= 12)  # 4 of 16 cells
+    half = top_of_masked_noise(noise, box, tf.constant([0.75], tf.float64)).numpy()
+    np.testing.assert_array_equal(half[0].ravel(), np.arange(16) >= 8)  # capped at >= 0
+    corner = np.zeros((1, 4, 4), bool)
+    corner[0, :2, :2] = True  # holds only negative noise: its largest cell is kept
+    lone = top_of_masked_noise(noise, tf.constant(corner), tf.constant([0.5], tf.float64))
+    np.testing.assert_array_equal(np.argwhere(lone.numpy()[0]), [[1, 1]])
 
 
 def test_objective_is_at_its_floor_only_for_a_match(problem, batch):
@@ -111,6 +117,10 @@ def test_compare_reports_steps_to_match(capsys, tmp_path):
     assert main(argv) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["steps_to_match"]) == {"adjoint", "inverse-physics"}
+    # Predicting zero is the scale of "learned nothing": logged beside x_mae.
+    for entry in report["results"].values():
+        zero = entry["runs"][0]["extra_curves"]["zero_mae"]
+        assert len(zero) == 2 and all(value > 0 for _, value in zero)
 
 
 def test_spec_rejects_a_resolution_the_unet_cannot_pool():

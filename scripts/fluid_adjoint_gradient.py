@@ -1,0 +1,107 @@
+"""What the adjoint gradient tells the fluid network at initialisation (issue 18's diagnosis).
+
+    python scripts/fluid_adjoint_gradient.py --out docs/reports/fluid_adjoint_gradient.json
+    python scripts/fluid_adjoint_gradient.py --spec fraction_min=0.0096 \
+        --spec fraction_max=0.0287 --out ...   # markers of the size used before issue 18
+
+On one batch, at the untrained network (Keras seed 0, batch norm in training
+mode, as in the first training step), per example: the cosine between
+`−∂L/∂x` (backprop through the simulator, L the frequency-weighted marker
+loss) and `x* − x`; the share of each one's energy in the uniform mode (the
+flow that moves the marker, most of `x*`) and in modes |k| <= 2 (cycles per
+domain); the share of the gradient's energy on the cells either marker covers (m0 = 1
+or m_t > 0.1);
+and the root mean square of the gradient of every kernel of the network, to
+see whether it vanishes on its way through the simulator. Medians and ranges
+over the examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pg_keras.batch import X_TARGET, Y_TARGET
+from pg_keras.problems import get_problem
+from pg_keras.problems.fluid import MARKER0
+
+
+def spectral_share(field: np.ndarray, k_max: float) -> np.ndarray:
+    """Per example, the share of `field`'s energy `[batch, n, n, 2]` in modes |k| <= k_max."""
+    n = field.shape[1]
+    k = np.fft.fftfreq(n) * n
+    inside = np.hypot(k[:, None], k[None, :]) <= k_max
+    power = np.abs(np.fft.fft2(field, axes=(1, 2))) ** 2
+    return (power * inside[None, :, :, None]).sum((1, 2, 3)) / power.sum((1, 2, 3))
+
+
+def _spread(values) -> dict:
+    values = [float(v) for v in values]
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def diagnose(problem, batch_size: int, seed: int) -> dict:
+    batch = problem.generate(batch_size, tf.constant([seed, -2], tf.int64))
+    keras.utils.set_random_seed(seed)
+    network = problem.build_network()
+    with tf.GradientTape(persistent=True) as tape:
+        x = problem.predict_x(network, batch, training=True)
+        marker = problem.simulate(tf.cast(x, problem.physics_dtype), batch)
+        per_example = problem.objective(marker, tf.cast(batch[Y_TARGET], marker.dtype))
+        loss = tf.reduce_mean(per_example)
+        total = tf.reduce_sum(per_example)  # its gradient in x is per example
+    gradient = tape.gradient(total, x).numpy()
+    kernels = [w for w in network.trainable_variables if "kernel" in w.path]
+    kernel_grads = tape.gradient(loss, kernels)
+    descent, error = -gradient, (batch[X_TARGET] - x).numpy()
+    flat_d, flat_e = descent.reshape(batch_size, -1), error.reshape(batch_size, -1)
+    norms = np.linalg.norm(flat_d, axis=1) * np.linalg.norm(flat_e, axis=1)
+    cosine = (flat_d * flat_e).sum(1) / norms
+    covered = (np.asarray(batch[MARKER0]) > 0) | (np.asarray(batch[Y_TARGET]) > 0.1)
+    on_markers = (gradient**2 * covered[..., None]).sum((1, 2, 3)) / (gradient**2).sum((1, 2, 3))
+    return {
+        "batch": batch_size,
+        "seed": seed,
+        "marker0_cells": _spread(np.asarray(batch[MARKER0]).sum((1, 2))),
+        "zero_mae": float(np.abs(batch[X_TARGET]).mean()),
+        "network_x_mae": float(np.abs(error).mean()),
+        "cosine_descent_vs_error": _spread(cosine),
+        "uniform_share": {
+            "descent": _spread(spectral_share(descent, 0)),
+            "error": _spread(spectral_share(error, 0)),
+        },
+        "modes_k_le_2_share": {
+            "descent": _spread(spectral_share(descent, 2)),
+            "error": _spread(spectral_share(error, 2)),
+        },
+        "descent_share_on_marker_cells": _spread(on_markers),
+        "marker_cell_fraction": float(covered.mean()),
+        "kernel_gradient_rms": _spread(np.sqrt(np.mean(np.square(g))) for g in kernel_grads),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--spec", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", type=pathlib.Path, default=None)
+    args = parser.parse_args(argv)
+    spec = dict(item.split("=", 1) for item in args.spec)
+    report = {"spec": spec, **diagnose(get_problem("fluid", spec), args.batch, args.seed)}
+    print(json.dumps(report, indent=1))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
