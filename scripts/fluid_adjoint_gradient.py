@@ -31,6 +31,7 @@ import tensorflow as tf
 from pg_keras.batch import X_TARGET, Y_TARGET
 from pg_keras.problems import get_problem
 from pg_keras.problems.fluid import MARKER0
+from pg_keras.training.compare import write_report
 
 
 def spectral_share(field: np.ndarray, k_max: float) -> np.ndarray:
@@ -98,8 +99,7 @@ def main(argv=None) -> int:
     report = {"spec": spec, **diagnose(get_problem("fluid", spec), args.batch, args.seed)}
     print(json.dumps(report, indent=1))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        write_report(report, args.out)
     return 0
 
 

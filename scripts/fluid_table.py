@@ -27,7 +27,6 @@ it with a no-op solve.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import statistics
 import sys
@@ -41,6 +40,7 @@ from pg_keras.problems import get_problem
 from pg_keras.reproduce.solver_table import warm_seconds
 from pg_keras.solving import solve
 from pg_keras.training.checkpoints import restore_network
+from pg_keras.training.compare import write_report
 
 
 def reach(result, level: float) -> dict:
@@ -247,8 +247,7 @@ def main(argv=None) -> int:
         )
     print(f"CG iterations per warm-started solve: {cg_iterations_text(table)}")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(table, indent=1) + "\n")
+        write_report(table, args.out)
     return 0
 
 
