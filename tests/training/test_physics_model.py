@@ -1,0 +1,99 @@
+"""`PhysicsModel.train_step` against a hand computation on `y = sin(a/x)`: the logged loss
+and metrics, the weight update, and how a non-finite step is skipped, counted and named.
+
+The model is built by hand (SGD, no `fit`), so each step is one call and runs in a blink.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pg_keras.problems import get_problem
+from pg_keras.problems.base import Scheme
+from pg_keras.rules import GradientDescent, InversePhysics
+from pg_keras.training.model import NON_FINITE_TENSORS, PhysicsModel
+
+RATE = 0.01
+
+
+def model_for(rule, reduction="mean"):
+    problem = get_problem("sin")
+    keras.utils.set_random_seed(0)
+    network = problem.build_network()
+    model = PhysicsModel(problem, network, Scheme("test", rule), reduction)
+    model.compile(optimizer=keras.optimizers.SGD(RATE))
+    model.optimizer.build(network.trainable_variables)
+    return problem, model
+
+
+def batch_of(problem, poisoned=False):
+    batch = problem.generate(8, tf.constant([0, 1], tf.int64))
+    if poisoned:
+        batch["a"] = tf.fill([8, 1], np.nan)
+    return batch
+
+
+def distance_to_nearest_minimum(x, a):
+    """|x − x_n|, x_n = a / (3π/2 + 2πn) the minima of sin(a/x), by brute force over n."""
+    n = np.arange(-20_000, 20_000)
+    minima = a[:, None] / (1.5 * np.pi + 2 * np.pi * n)[None, :]
+    return np.abs(x[:, None] - minima).min(axis=1)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_a_step_logs_its_prediction_and_takes_the_backprop_step(reduction):
+    """With `GradientDescent()` the PG is backprop (Theorem 1), so the step is SGD on the
+    plain loss; the logs are the loss and metrics of the prediction before the step."""
+    problem, model = model_for(GradientDescent(), reduction)
+    batch = batch_of(problem)
+    a, y_target = batch["a"], batch["y_target"]
+    weights = model.network.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        x = problem.predict_x(model.network, batch, training=True)
+        tape.watch(x)
+        per_example = 0.5 * tf.reduce_sum((tf.sin(a / x) - y_target) ** 2, axis=1)
+        total = tf.reduce_sum(per_example)
+        loss = total / (8 if reduction == "mean" else 1)
+    grads = tape.gradient(loss, weights)
+    pg = tape.gradient(total, x)  # dL/dx in sum-reduced units
+    before = [w.numpy() for w in weights]
+
+    logs = {name: float(value) for name, value in model.train_step(batch).items()}
+
+    np.testing.assert_allclose(logs["loss"], float(loss), rtol=1e-5)
+    np.testing.assert_allclose(logs["y_loss"], float(tf.reduce_mean(per_example)), rtol=1e-5)
+    x_mae = distance_to_nearest_minimum(x.numpy()[:, 0], a.numpy()[:, 0]).mean()
+    np.testing.assert_allclose(logs["x_mae"], x_mae, rtol=1e-4)
+    np.testing.assert_allclose(logs["pg_norm"], float(tf.reduce_mean(tf.abs(pg))), rtol=1e-5)
+    assert logs["skipped_steps"] == 0 and int(model.step) == 1
+    for old, grad, new in zip(before, grads, weights, strict=True):
+        np.testing.assert_allclose(new.numpy(), old - RATE * grad.numpy(), rtol=1e-4, atol=1e-7)
+
+
+def test_non_finite_steps_are_skipped_counted_and_named_and_a_good_step_ends_the_streak():
+    problem, model = model_for(GradientDescent())
+    good, bad = batch_of(problem), batch_of(problem, poisoned=True)
+    model.train_step(good)
+    after_good = [w.numpy() for w in model.network.trainable_variables]
+    logs = model.train_step(bad)
+    model.train_step(bad)
+    for kept, weight in zip(after_good, model.network.trainable_variables, strict=True):
+        np.testing.assert_array_equal(weight.numpy(), kept)  # neither bad step moved it
+    assert np.isfinite(float(logs["loss"]))  # the bad step's NaN is not in the mean
+    counters = ("step", "skipped_steps", "non_finite_streak", "longest_streak")
+    assert [int(getattr(model, name)) for name in counters] == [3, 2, 2, 2]
+    assert NON_FINITE_TENSORS[int(model.non_finite_tensor)] == "loss"
+    model.train_step(good)
+    assert [int(getattr(model, name)) for name in counters] == [4, 2, 0, 2]
+    assert NON_FINITE_TENSORS[int(model.non_finite_tensor)] == "loss"  # the last bad one's
+
+
+def test_an_infinite_update_from_a_finite_loss_is_named_the_physical_gradient():
+    problem, model = model_for(InversePhysics(lambda context: context.x - np.inf))
+    before = [w.numpy() for w in model.network.trainable_variables]
+    logs = model.train_step(batch_of(problem))
+    assert float(logs["skipped_steps"]) == 1
+    assert NON_FINITE_TENSORS[int(model.non_finite_tensor)] == "physical gradient dL/dx"
+    for kept, weight in zip(before, model.network.trainable_variables, strict=True):
+        np.testing.assert_array_equal(weight.numpy(), kept)
