@@ -89,11 +89,17 @@ def test_non_finite_steps_are_skipped_counted_and_named_and_a_good_step_ends_the
     assert NON_FINITE_TENSORS[int(model.non_finite_tensor)] == "loss"  # the last bad one's
 
 
-def test_an_infinite_update_from_a_finite_loss_is_named_the_physical_gradient():
-    problem, model = model_for(InversePhysics(lambda context: context.x - np.inf))
+@pytest.mark.parametrize(
+    ("jump", "tensor"),
+    # An infinite update; a finite one (3e38 < float32's 3.4e38) that overflows only in
+    # the weight gradients, which sum it times the activations.
+    [(np.inf, "physical gradient dL/dx"), (3e38, "weight gradients")],
+)
+def test_a_non_finite_gradient_from_a_finite_loss_is_named_by_where_it_appears(jump, tensor):
+    problem, model = model_for(InversePhysics(lambda context: context.x - jump))
     before = [w.numpy() for w in model.network.trainable_variables]
     logs = model.train_step(batch_of(problem))
     assert float(logs["skipped_steps"]) == 1
-    assert NON_FINITE_TENSORS[int(model.non_finite_tensor)] == "physical gradient dL/dx"
+    assert NON_FINITE_TENSORS[int(model.non_finite_tensor)] == tensor
     for kept, weight in zip(before, model.network.trainable_variables, strict=True):
         np.testing.assert_array_equal(weight.numpy(), kept)
