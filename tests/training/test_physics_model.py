@@ -103,3 +103,12 @@ def test_a_non_finite_gradient_from_a_finite_loss_is_named_by_where_it_appears(j
     assert NON_FINITE_TENSORS[int(model.non_finite_tensor)] == tensor
     for kept, weight in zip(before, model.network.trainable_variables, strict=True):
         np.testing.assert_array_equal(weight.numpy(), kept)
+
+
+def test_only_the_networks_weights_are_trainable():
+    """The step counters are state, not parameters: Keras's trainable variables (what
+    `model.summary`, optimizers and strategies see) are the network's alone."""
+    _, model = model_for(GradientDescent())
+    trainable = {id(v) for v in model.trainable_variables}
+    assert trainable == {id(v) for v in model.network.trainable_variables}
+    assert not any(v.trainable for v in (model.step, model.skipped_steps, model.longest_streak))
