@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from pg_keras.problems import get_problem
 from pg_keras.problems.base import Scheme
-from pg_keras.rules import GradientDescent, InversePhysics
+from pg_keras.rules import GradientDescent, InversePhysics, Supervised
 from pg_keras.training.model import NON_FINITE_TENSORS, PhysicsModel
 
 RATE = 0.01
@@ -112,3 +112,37 @@ def test_only_the_networks_weights_are_trainable():
     trainable = {id(v) for v in model.trainable_variables}
     assert trainable == {id(v) for v in model.network.trainable_variables}
     assert not any(v.trainable for v in (model.step, model.skipped_steps, model.longest_streak))
+
+
+def test_supervised_steps_on_half_the_squared_distance_to_the_labels_and_logs_the_physics():
+    problem, model = model_for(Supervised())
+    batch = batch_of(problem)
+    labels = problem.supervised_labels(batch)
+    weights = model.network.trainable_variables
+    with tf.GradientTape() as tape:
+        x = problem.predict_x(model.network, batch, training=True)
+        loss = tf.reduce_mean(0.5 * tf.reduce_sum((x - labels) ** 2, axis=1))
+    grads = tape.gradient(loss, weights)
+    before = [w.numpy() for w in weights]
+    logs = {name: float(value) for name, value in model.train_step(batch).items()}
+    np.testing.assert_allclose(logs["loss"], float(loss), rtol=1e-5)
+    y_loss = 0.5 * (np.sin(batch["a"].numpy() / x.numpy()) - batch["y_target"].numpy()) ** 2
+    np.testing.assert_allclose(logs["y_loss"], y_loss.mean(), rtol=1e-4)
+    for old, grad, new in zip(before, grads, weights, strict=True):
+        np.testing.assert_allclose(new.numpy(), old - RATE * grad.numpy(), rtol=1e-4, atol=1e-7)
+
+
+def test_evaluation_logs_the_same_loss_and_metrics_and_moves_nothing():
+    problem, model = model_for(GradientDescent())
+    batch = batch_of(problem)
+    x = problem.predict_x(model.network, batch)
+    per_example = 0.5 * ((np.sin(batch["a"].numpy() / x.numpy()) - batch["y_target"].numpy()) ** 2)
+    before = [w.numpy() for w in model.network.trainable_variables]
+    logs = {name: float(value) for name, value in model.test_step(batch).items()}
+    np.testing.assert_allclose(logs["loss"], per_example.mean(), rtol=1e-4)
+    np.testing.assert_allclose(logs["y_loss"], per_example.mean(), rtol=1e-4)
+    x_mae = distance_to_nearest_minimum(x.numpy()[:, 0], batch["a"].numpy()[:, 0]).mean()
+    np.testing.assert_allclose(logs["x_mae"], x_mae, rtol=1e-4)
+    assert int(model.step) == 0
+    for kept, weight in zip(before, model.network.trainable_variables, strict=True):
+        np.testing.assert_array_equal(weight.numpy(), kept)
