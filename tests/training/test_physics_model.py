@@ -146,3 +146,18 @@ def test_evaluation_logs_the_same_loss_and_metrics_and_moves_nothing():
     assert int(model.step) == 0
     for kept, weight in zip(before, model.network.trainable_variables, strict=True):
         np.testing.assert_array_equal(weight.numpy(), kept)
+
+
+def test_calling_the_model_is_inference_and_it_arrives_built():
+    """`model(batch)` runs the network in inference mode (batch norm on its moving
+    statistics, not the batch's); the model is built, so Keras never traces it first."""
+    problem = get_problem("sin")
+    network = keras.Sequential(
+        [keras.Input((1,)), keras.layers.BatchNormalization(), keras.layers.Dense(1)]
+    )
+    model = PhysicsModel(problem, network, Scheme("test", GradientDescent()))
+    batch = batch_of(problem)
+    inference = network(batch["a"], training=False)
+    np.testing.assert_allclose(model(batch), inference, rtol=1e-6)
+    assert not np.allclose(network(batch["a"], training=True), inference, rtol=1e-3)
+    assert model.built
