@@ -89,7 +89,11 @@ TESTS: dict[str, list[str]] = {
     "pg_keras/physics/sin.py": ["tests/physics/test_sin.py"],
     "pg_keras/physics/wavepacket.py": ["tests/physics/test_wavepacket.py"],
     "pg_keras/physics/iterative.py": ["tests/problems/test_wavepacket_problem.py"],
-    "pg_keras/training/model.py": ["tests/training/test_faults.py", "tests/training/test_run.py"],
+    "pg_keras/training/model.py": [
+        "tests/training/test_physics_model.py",
+        "tests/training/test_faults.py",
+        "tests/training/test_run.py",
+    ],
     "pg_keras/export/_export.py": ["tests/test_export.py"],
     "pg_keras/export/_module.py": ["tests/test_export.py"],
     "serving/manager.py": ["tests/serving/test_serving_lifecycle.py"],

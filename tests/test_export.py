@@ -332,6 +332,7 @@ def test_a_problem_whose_observation_is_y_star_passes_it_through():
 
     problem = get_problem("wavepacket")
     module = InverseSolverModule(problem, problem.build_network())
+    assert module.name == "wavepacket_inverse_solver"  # a tf.Module named after its problem
     signatures = module.signatures()
     assert sorted(signatures) == ["serving_default", "with_residual"]
     inputs = warmup_inputs(problem, 3, seed=0)
