@@ -53,17 +53,8 @@ SERVING = (
 #: Result tables not checked yet, by file and the start of their header (cells joined by
 #: "|"), with the reason.
 NOT_YET_CHECKED: dict[tuple[str, str], str] = {
-    ("README.md", "|adjoint (Adam)|Adam + PG|paper"): FLUID,
     ("README.md", "method|x_mae reached|iterations|time per event"): FLUID,
-    (
-        "docs/fluid.md",
-        "scheme|final x_mae (report final, step 300)|mean x_mae, steps 251–300|"
-        "held-out, as served, after pg-keras calibrate|ms/step (median)",
-    ): FLUID,
     ("docs/fluid.md", "method|x_mae reached|iterations|time per event"): FLUID,
-    ("docs/fluid.md", "variant|x_mae at steps 10…150|at step 150"): (
-        "issue 18's adjoint diagnosis: `pg-keras train` runs whose curves were not kept as a report"
-    ),
     ("docs/fluid.md", "pressure solve|ms per example-step|ns per cell|solve's share of the step"): (
         FLUID
     ),
@@ -258,6 +249,22 @@ def test_every_figure_of_a_result_table_is_its_reports_value(path, line, header,
         assert claims.group("body").strip(), f"{path.name}:{line}: `claims: none:` needs a reason"
         return
     assert check_table(path, line, header, rows, claims) == []
+
+
+def test_every_exemption_names_a_table_that_is_still_unchecked():
+    """An entry of `NOT_YET_CHECKED` whose table was removed or has since been given a claims
+    comment is stale: it would hide the next table that happens to share its header."""
+    stale = []
+    for (name, head), _why in NOT_YET_CHECKED.items():
+        unchecked = [
+            header
+            for _, header, rows, above in tables(ROOT / name)
+            if "|".join(header).startswith(head)
+            and not any(not above[m.end() :].strip() for m in CLAIMS.finditer(above))
+        ]
+        if not unchecked:
+            stale.append(f"{name}: {head}")
+    assert stale == []
 
 
 def test_the_checker_catches_a_wrong_figure_a_missing_rule_and_a_wrong_count(tmp_path):
