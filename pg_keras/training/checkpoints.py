@@ -22,6 +22,7 @@ from pg_keras.training.run import (
     checkpoint_manager,
     make_checkpoint,
     make_dataset,
+    restore_checkpoint,
 )
 
 __all__ = ["calibrate_run", "evaluate_run", "latest_checkpoint", "restore_network", "restore_run"]
@@ -67,7 +68,7 @@ def restore_run(run_dir: str | pathlib.Path, as_served: bool = False):
     problem = get_problem(config.problem, spec)
     model = build_model(problem, config)
     checkpoint = make_checkpoint(model)
-    checkpoint.restore(latest).assert_existing_objects_matched()
+    restore_checkpoint(checkpoint, latest)
     return config, problem, model, checkpoint
 
 

@@ -149,7 +149,7 @@ def prepare_run_dir(run_dir: pathlib.Path, config: TrainingConfig) -> None:
     if stored.exists():
         previous = TrainingConfig.read(stored)
         differing = [
-            f"{f.name}={getattr(previous, f.name)!r}"
+            f"{f.name}={getattr(previous, f.name)!r}, now {getattr(config, f.name)!r}"
             for f in dataclasses.fields(config)
             if f.name not in RESUMABLE_CHANGES
             and getattr(previous, f.name) != getattr(config, f.name)
@@ -160,6 +160,24 @@ def prepare_run_dir(run_dir: pathlib.Path, config: TrainingConfig) -> None:
                 f"({', '.join(differing)}). Expected the same settings to resume it, "
                 "or a new --logdir"
             )
+
+
+def restore_checkpoint(checkpoint: tf.train.Checkpoint, path: str) -> None:
+    """Restores `path` into `checkpoint`, every weight of the model bound to a saved value.
+
+    Raises:
+        RunDirectoryError: the checkpoint does not fit this network (e.g. one saved by an
+            older pg_keras whose U-Net had other layers); nothing was trained or written.
+    """
+    try:
+        checkpoint.restore(path).assert_existing_objects_matched()
+    except (AssertionError, ValueError) as error:
+        first_line = str(error).splitlines()[0]
+        raise RunDirectoryError(
+            f"Checkpoint {path!r} does not fit this network ({first_line}). Expected a "
+            "checkpoint saved by this version of pg_keras for the run's config; an older "
+            "version's runs are finished or exported with that version"
+        ) from None
 
 
 def _write_hparams(writer, config: TrainingConfig, problem: Problem) -> None:
@@ -287,7 +305,7 @@ def train(
         manager = checkpoint_manager(checkpoint, write_dir)
         latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
         if latest:
-            checkpoint.restore(latest).assert_existing_objects_matched()
+            restore_checkpoint(checkpoint, latest)
     first_step = int(model.step.numpy())
 
     curve_path = run_dir / "curve.json"

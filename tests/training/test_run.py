@@ -76,8 +76,26 @@ def test_same_seed_gives_the_same_run(tmp_path, finished_run):
 
 
 def test_a_run_directory_with_other_settings_is_refused(finished_run):
-    with pytest.raises(RunDirectoryError, match="gradient='inverse-physics'"):
+    with pytest.raises(RunDirectoryError, match="gradient='inverse-physics', now 'adjoint'"):
         train(config(gradient="adjoint"), finished_run.run_dir, verbose=0)
+
+
+def test_a_checkpoint_that_does_not_fit_the_network_is_refused_by_name(tmp_path):
+    tiny = {"ny": 16, "nx": 16, "levels": 2, "filters": 4, "max_half_size": 3.0}
+    runs = {}
+    for filters in (4, 8):
+        heat = config(problem="heat", steps=2, log_every=1, batch_size=2)
+        heat = TrainingConfig(**{**heat.__dict__, "spec": {**tiny, "filters": filters}})
+        runs[filters] = tmp_path / f"filters{filters}"
+        train(heat, runs[filters], verbose=0)
+    # Run 4's config with run 8's checkpoints, as a checkpoint from another network would be.
+    (runs[4] / "checkpoints").rename(tmp_path / "kept")
+    (runs[8] / "checkpoints").rename(runs[4] / "checkpoints")
+    before = sorted(p.name for p in (runs[4] / "checkpoints").iterdir())
+    resumed = TrainingConfig(**{**heat.__dict__, "steps": 4, "spec": {**tiny, "filters": 4}})
+    with pytest.raises(RunDirectoryError, match=r"Checkpoint .*ckpt-2' does not fit this network"):
+        train(resumed, runs[4], verbose=0)
+    assert sorted(p.name for p in (runs[4] / "checkpoints").iterdir()) == before
 
 
 def test_an_unwritable_directory_fails_before_training(tmp_path):
