@@ -48,7 +48,7 @@ _BEFORE = {
 _AUTHORS = {"network_init": "fan-in-uniform", "network_output_init": "fan-in-uniform"}
 
 #: (label, spec overrides): the earlier defaults, the authors' choices one by one, then ours.
-#: Every row computes in float32 (`ABLATION_BASE`) unless it says otherwise, so the table
+#: Every row computes in float32 (`FLOAT32_NETWORK`) unless it says otherwise, so the table
 #: is about the learning choices on any machine; the last row is the bfloat16 network.
 ROWS = (
     ("before: hard boxes cut at the border, Keras init, batch-norm ε 1e-3", _BEFORE),
@@ -87,7 +87,9 @@ def first_step_at(points: list, level: float, width: int) -> int | None:
     return None
 
 
-ABLATION_BASE = {"network_dtype": "float32"}
+FLOAT32_NETWORK = {"network_dtype": "float32"}
+#: The suffix of our schemes' step times with the float32 network (`--bench-float32`).
+FLOAT32_SUFFIX = "/float32"
 
 
 def run_ablation(
@@ -103,7 +105,7 @@ def run_ablation(
             tuple(seeds),
             batch_size=batch,
             log_every=LOG_EVERY,
-            spec={**ABLATION_BASE, **(base or {}), **spec},
+            spec={**FLOAT32_NETWORK, **(base or {}), **spec},
             calibration_batches=0,
         )
         report = compare(config, logdir / f"row{index}", verbose=0)
@@ -193,7 +195,7 @@ def run_authors(args) -> dict:
     ours = compare(config, args.workdir / "ours", verbose=0)
     variants = {"": args.spec}
     if args.bench_float32:
-        variants["/float32"] = {**args.spec, "network_dtype": "float32"}
+        variants[FLOAT32_SUFFIX] = {**args.spec, **FLOAT32_NETWORK}
     peer_ms = {"sip": [], "adam": []}
     our_ms = {scheme + suffix: [] for suffix in variants for scheme in SCHEMES}
     for round_ in range(args.bench_rounds):
@@ -232,7 +234,7 @@ def _step_ratios(our_step: dict, authors_sip_ms: float) -> dict:
     """Our PG step against the authors' SIP step and against our adjoint step, per
     network dtype benchmarked."""
     ratios = {}
-    for suffix in ("", "/float32"):
+    for suffix in ("", FLOAT32_SUFFIX):
         pg, adjoint = our_step.get("inverse-physics" + suffix), our_step.get("adjoint" + suffix)
         if pg is not None:
             ratios[f"pg{suffix}_to_authors_sip"] = pg / authors_sip_ms

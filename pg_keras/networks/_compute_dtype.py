@@ -16,7 +16,7 @@ import pathlib
 
 import tensorflow as tf
 
-_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def _cpu_flags(cpuinfo: str) -> set[str]:
@@ -39,7 +39,7 @@ def native_bfloat16() -> bool:
         cpuinfo = pathlib.Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
-    return bool(_cpu_flags(cpuinfo) & set(_CPU_FLAGS))
+    return bool(_cpu_flags(cpuinfo) & _CPU_FLAGS)
 
 
 def resolve_network_dtype(name: str) -> str:
