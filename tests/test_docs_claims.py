@@ -37,10 +37,6 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-HEAT = (
-    "the batch-norm table of runs made before issue 16 (runs/compare-heat-bn, not kept): "
-    "no committed report holds its moving-average figures"
-)
 FLUID = (
     "fluid figures (docs/fluid_compare_report.json, docs/fluid_table.json): issue 18 is "
     "re-measuring them; annotate with its reports (or paper_fluid_*.json) when it lands"
@@ -58,7 +54,6 @@ NOT_YET_CHECKED: dict[tuple[str, str], str] = {
     ("docs/fluid.md", "pressure solve|ms per example-step|ns per cell|solve's share of the step"): (
         FLUID
     ),
-    ("docs/poisson_heat.md", "inference mode, step 1000"): HEAT,
     ("docs/serving.md", "|TF Serving protocol|Open Inference Protocol"): (
         "added on main after this checker: whether its numbers are measurements is not decided yet"
     ),
