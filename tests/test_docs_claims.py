@@ -56,9 +56,6 @@ NOT_YET_CHECKED: dict[tuple[str, str], str] = {
     ("docs/fluid.md", "pressure solve|ms per example-step|ns per cell|solve's share of the step"): (
         FLUID
     ),
-    ("docs/serving.md", "|TF Serving protocol|Open Inference Protocol"): (
-        "added on main after this checker: whether its numbers are measurements is not decided yet"
-    ),
     ("docs/serving.md", "piece|first|then|now"): (
         "timed side by side by hand against old modules (git show), no report"
     ),
