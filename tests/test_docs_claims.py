@@ -59,7 +59,6 @@ NOT_YET_CHECKED: dict[tuple[str, str], str] = {
     ("docs/serving.md", "piece|first|then|now"): (
         "timed side by side by hand against old modules (git show), no report"
     ),
-    ("docs/serving.md", "run|in process p50"): SERVING,
     ("docs/serving.md", "#|case|before|now|test"): (
         "issue 19's before/after observations (RSS, sizes, times), no report"
     ),
