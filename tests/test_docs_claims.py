@@ -56,9 +56,6 @@ NOT_YET_CHECKED: dict[tuple[str, str], str] = {
     ("docs/fluid.md", "pressure solve|ms per example-step|ns per cell|solve's share of the step"): (
         FLUID
     ),
-    ("docs/serving.md", "piece|first|then|now"): (
-        "timed side by side by hand against old modules (git show), no report"
-    ),
     ("docs/serving.md", "#|case|before|now|test"): (
         "issue 19's before/after observations (RSS, sizes, times), no report"
     ),
