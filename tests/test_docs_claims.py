@@ -43,10 +43,6 @@ FLUID = (
     "fluid figures (docs/fluid_compare_report.json, docs/fluid_table.json): issue 18 is "
     "re-measuring them; annotate with its reports (or paper_fluid_*.json) when it lands"
 )
-SERVING = (
-    "serving benchmark tables: the bench_serving_heat*.json reports exist, the mapping of "
-    "their columns is not written yet"
-)
 
 #: Result tables not checked yet, by file and the start of their header (cells joined by
 #: "|"), with the reason.
@@ -55,9 +51,6 @@ NOT_YET_CHECKED: dict[tuple[str, str], str] = {
     ("docs/fluid.md", "method|x_mae reached|iterations|time per event"): FLUID,
     ("docs/fluid.md", "pressure solve|ms per example-step|ns per cell|solve's share of the step"): (
         FLUID
-    ),
-    ("docs/serving.md", "#|case|before|now|test"): (
-        "issue 19's before/after observations (RSS, sizes, times), no report"
     ),
 }
 
