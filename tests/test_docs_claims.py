@@ -17,7 +17,9 @@ column whose header starts with HEADER. `ROW.COL: PATHS` maps the cells of that 
 column (`*`: any; the most specific rule wins) to one entry per number in the cell, in
 order, separated by `;`: a dotted JSON path (`{row}`, `{col}` stand for the keys; prefixed
 `FILE#` for another report than the table's; list items by index), `mean_after(S, RUN)`
-(a run's mean `x_mae` over its logged points after step S), `A / B`
+(a run's mean `x_mae` over its logged points after step S), `min(PATH)`, `max(PATH)`,
+`count(PATH)`, `count(PATH <= K)` (over the items a path's `[*]`, `[KEY=JSON]` or
+`[KEY!=JSON]` segment picks from a list of runs), `A / B`
 (a ratio of two paths), `K * A` (a scaled path), or `- REASON` (not a measurement of
 ours: a target, the paper's figure). Each figure must equal its report's value to the
 printed precision. A table whose numbers are not measurements (flag defaults, shapes)
@@ -41,10 +43,6 @@ FLUID = (
     "fluid figures (docs/fluid_compare_report.json, docs/fluid_table.json): issue 18 is "
     "re-measuring them; annotate with its reports (or paper_fluid_*.json) when it lands"
 )
-SERVING = (
-    "serving benchmark tables: the bench_serving_heat*.json reports exist, the mapping of "
-    "their columns is not written yet"
-)
 
 #: Result tables not checked yet, by file and the start of their header (cells joined by
 #: "|"), with the reason.
@@ -53,18 +51,6 @@ NOT_YET_CHECKED: dict[tuple[str, str], str] = {
     ("docs/fluid.md", "method|x_mae reached|iterations|time per event"): FLUID,
     ("docs/fluid.md", "pressure solve|ms per example-step|ns per cell|solve's share of the step"): (
         FLUID
-    ),
-    ("docs/serving.md", "|TF Serving protocol|Open Inference Protocol"): (
-        "added on main after this checker: whether its numbers are measurements is not decided yet"
-    ),
-    ("docs/serving.md", "piece|first|then|now"): (
-        "timed side by side by hand against old modules (git show), no report"
-    ),
-    ("docs/serving.md", "run|in process p50"): SERVING,
-    ("docs/serving.md", "TF runtime|in process p50"): SERVING,
-    ("docs/serving.md", "TF runtime|runs"): SERVING,
-    ("docs/serving.md", "#|case|before|now|test"): (
-        "issue 19's before/after observations (RSS, sizes, times), no report"
     ),
 }
 
@@ -142,7 +128,33 @@ def evaluate(report: dict, expression: str) -> float:
     if " * " in expression:
         factor, path = expression.split(" * ")
         return float(factor) * evaluate(report, path)
+    aggregate = re.fullmatch(r"(min|max|count)\((.+?)(?: <= (\S+))?\)", expression.strip())
+    if aggregate:  # over several runs: a range's ends, how many met a target
+        name, path, bound = aggregate.groups()
+        found = [float(value) for value in each(report, path)]
+        if name == "count":
+            return sum(bound is None or value <= float(bound) for value in found)
+        return min(found) if name == "min" else max(found)
     return float(resolve(report, expression))
+
+
+def each(report: dict, path: str) -> list:
+    """The values at `path`, whose `[...]` segments pick items of a list: `[*]` every one,
+    `[KEY=JSON]` (`[KEY!=JSON]`) those whose KEY is (is not) that value."""
+    selector = re.search(r"\[([^]]*)\]", path)
+    if selector is None:
+        return [resolve(report, path)]
+    head, rest = path[: selector.start()].rstrip("."), path[selector.end() :]
+    items = resolve(report, head)
+    if selector.group(1) == "*":
+        picked = range(len(items))
+    else:
+        test = re.fullmatch(r"(\w+)(!?)=(.+)", selector.group(1))
+        if test is None:
+            raise ValueError(f"Expected [*], [KEY=JSON] or [KEY!=JSON]. Received: {selector[0]}")
+        key, negated, wanted = test.group(1), bool(test.group(2)), json.loads(test.group(3))
+        picked = [k for k, item in enumerate(items) if (item.get(key) == wanted) != negated]
+    return [value for k in picked for value in each(report, f"{head}.{k}{rest}")]
 
 
 def resolve(report: dict, path: str):
@@ -290,3 +302,14 @@ def test_printed_precision():
     assert printed_matches("27", 26.5) and not printed_matches("27", 26.4)
     assert printed_matches("−0.3", -0.26) and printed_matches("10,000", 10000.2)
     assert numbers("1.39–1.57x, 0.10 % of B.5 and x0") == ["1.39", "1.57", "0.10"]
+
+
+def test_aggregates_over_the_runs_a_field_picks():
+    report = {"runs": [{"tf": None, "r": 1.2}, {"tf": "off", "r": 1.4}, {"tf": None, "r": 1.31}]}
+    assert evaluate(report, "min(runs.[tf=null].r)") == 1.2
+    assert evaluate(report, "max(runs.[tf=null].r)") == 1.31
+    assert evaluate(report, "count(runs.[tf=null].r <= 1.3)") == 1
+    assert evaluate(report, "count(runs.[tf!=null].r)") == 1
+    assert evaluate(report, "max(runs.[*].r)") == 1.4
+    with pytest.raises(ValueError, match=r"Received: \[tf\]"):
+        evaluate(report, "min(runs.[tf].r)")
