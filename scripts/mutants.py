@@ -83,7 +83,7 @@ TESTS: dict[str, list[str]] = {
     "serving/errors.py": ["tests/serving/test_http_status_of_error_codes.py"],
     "serving/_tensor_proto.py": _CODEC,
     "serving/_json_tensor.py": _JSON,
-    "serving/_json_document.py": _JSON,
+    "serving/_json_document.py": ["tests/serving/test_json_document.py", *_JSON],
     "serving/_json_decode.py": _JSON,
     "serving/_json_encode.py": _JSON,
     "serving/rest.py": _REST,
@@ -95,7 +95,11 @@ TESTS: dict[str, list[str]] = {
     ],
     "pg_keras/physics/sin.py": ["tests/physics/test_sin.py"],
     "pg_keras/physics/wavepacket.py": ["tests/physics/test_wavepacket.py"],
-    "pg_keras/physics/iterative.py": ["tests/problems/test_wavepacket_problem.py"],
+    "pg_keras/physics/iterative.py": [
+        "tests/physics/test_wavepacket.py",
+        "tests/test_solving.py",
+        "tests/problems/test_wavepacket_problem.py",
+    ],
     "pg_keras/training/model.py": [
         "tests/training/test_physics_model.py",
         "tests/training/test_faults.py",

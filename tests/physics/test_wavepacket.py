@@ -33,9 +33,10 @@ def test_jacobian_matches_autodiff():
     np.testing.assert_allclose(physics.jacobian(x, XI, F, SIGMA).numpy(), autodiff, atol=1e-12)
 
 
-def test_sample_positions_rejects_empty():
+def test_sample_positions_rejects_empty_and_accepts_a_single_sample():
     with pytest.raises(ValueError, match="Received: samples=0"):
         physics.sample_positions(0)
+    np.testing.assert_array_equal(physics.sample_positions(1).numpy(), [0.0])
 
 
 def _residual(y_target):
