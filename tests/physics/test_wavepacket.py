@@ -94,3 +94,32 @@ def test_iterative_solvers_check_their_arguments():
         iterative.gradient_descent(lambda z: z[:, 0], tf.zeros([1, 2]), max_iterations=0)
     with pytest.raises(ValueError, match="Received: damping=-1"):
         iterative.levenberg_marquardt(lambda z: z, tf.zeros([1, 2]), damping=-1)
+
+
+def test_levenberg_marquardt_stops_a_row_once_its_damping_passes_1e12():
+    # Every trial step lands where the residual is NaN, so each is rejected and λ doubles
+    # from 1: the docstring's "λ has grown past 1e12 (no step helps)" first holds at
+    # λ = 2^40, in the 41st iteration, and the row stays where it started.
+    def residual(x):
+        return tf.where(
+            tf.equal(x, 0.0), x - 1.0, tf.fill(tf.shape(x), tf.constant(math.nan, x.dtype))
+        )
+
+    result = iterative.levenberg_marquardt(
+        residual, tf.zeros([1, 1], tf.float64), max_iterations=100, damping=1.0
+    )
+    assert result.converged.numpy().all()
+    assert result.num_iterations.numpy().tolist() == [41]
+    np.testing.assert_array_equal(result.position.numpy(), [[0.0]])
+
+
+def test_a_single_iteration_is_allowed_and_runs_once():
+    start = tf.constant([[120.3, 2.0]], tf.float64)
+    y_target = physics.simulate(tf.constant([[120.0, 3.0]], tf.float64), XI, F, SIGMA)
+    once = iterative.levenberg_marquardt(_residual(y_target), start, max_iterations=1)
+    assert once.num_iterations.numpy().tolist() == [1] and once.trajectory.shape[0] == 2
+    step = iterative.gradient_descent(
+        lambda z: 0.5 * tf.reduce_sum(z**2, axis=1), start, max_iterations=1, learning_rate=0.5
+    )
+    assert step.num_iterations.numpy().tolist() == [1]
+    np.testing.assert_allclose(step.position.numpy(), 0.5 * start.numpy())
