@@ -96,9 +96,12 @@ def test_iterative_solvers_check_their_arguments():
         iterative.gradient_descent(lambda z: z[:, 0], tf.zeros([1, 2]), max_iterations=0)
     with pytest.raises(ValueError, match="Received: damping=-1"):
         iterative.levenberg_marquardt(lambda z: z, tf.zeros([1, 2]), damping=-1)
-    for shape in ([2], [1, 2, 1]):
-        with pytest.raises(ValueError, match=r"Expected `x0` of shape \[batch, d\]"):
-            iterative.gradient_descent(lambda z: tf.reduce_sum(z), tf.zeros(shape))
+    for solve in (iterative.gradient_descent, iterative.levenberg_marquardt):
+        with pytest.raises(ValueError, match="Received: max_iterations=0"):
+            solve(lambda z: z[:, 0], tf.zeros([1, 2]), max_iterations=0)
+        for shape in ([2], [1, 2, 1]):
+            with pytest.raises(ValueError, match=r"Expected `x0` of shape \[batch, d\]"):
+                solve(lambda z: tf.reduce_sum(z), tf.zeros(shape))
 
 
 def test_levenberg_marquardt_stops_a_row_once_its_damping_passes_1e12():
