@@ -130,14 +130,19 @@ def test_a_single_iteration_is_allowed_and_runs_once():
 
 def test_levenberg_marquardt_steps_follow_the_docstrings_formula():
     # r(x) = x − 1: JᵀJ = 1, so Δx = −(1 + λ)⁻¹ (x − 1); every step lowers the objective,
-    # so λ ← λ/3 each time: from λ = 3, x goes 0 → 1/4 → 5/8 → 29/32.
-    result = iterative.levenberg_marquardt(
-        lambda x: x - 1.0, tf.zeros([1, 1], tf.float64), max_iterations=3, damping=3.0
-    )
-    np.testing.assert_allclose(
-        result.trajectory.numpy()[:, 0, 0], [0, 1 / 4, 5 / 8, 29 / 32], rtol=1e-7
-    )
-    assert not result.converged.numpy().any()
+    # so λ ← λ/3 each time: from λ = 3, x goes 0 → 1/4 → 5/8 → 29/32. Marquardt's scaling
+    # makes the steps independent of the residual's units: c (x − 1) takes the same ones.
+    for units in (1.0, 1e-3, 1e3):
+        result = iterative.levenberg_marquardt(
+            lambda x, c=units: c * (x - 1.0),
+            tf.zeros([1, 1], tf.float64),
+            max_iterations=3,
+            damping=3.0,
+        )
+        np.testing.assert_allclose(
+            result.trajectory.numpy()[:, 0, 0], [0, 1 / 4, 5 / 8, 29 / 32], rtol=1e-7
+        )
+        assert not result.converged.numpy().any()
     # Gauss–Newton solves a linear residual in one step, and stops on the zero step after it
     newton = iterative.levenberg_marquardt(
         lambda x: x - 1.0, tf.zeros([1, 1], tf.float64), damping=0.0, adaptive=False
