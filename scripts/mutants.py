@@ -1,6 +1,6 @@
 """Mutation testing of the core: small plausible bugs, one at a time, against the mapped tests.
 
-    python -m scripts.mutants [--module PATH ...] [--max-per-module N] [--report FILE]
+    python -m scripts.mutants [--module PATH ...] [--max-per-module N] [--report FILE] [--rescore]
 
 Each mutant changes one AST node of one module (an operator, a comparison, a constant, a
 condition, a call statement), is written over the module's file, and the module's mapped
@@ -162,6 +162,16 @@ def _record(report: pathlib.Path, module: str, tests: list[str], results: list[d
     save(report, data)
 
 
+def rescore(report: pathlib.Path, reasons: dict[str, str]) -> None:
+    """Recounts every module of `report` with the equivalence `reasons`, running nothing (a
+    reason written after a module's run counts without rerunning its survivors)."""
+    data = load(report)
+    for module, entry in data["modules"].items():
+        entry.update(summarise(module, entry["results"], reasons))
+    data["scores"] = scores(data["modules"])
+    save(report, data)
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -172,7 +182,13 @@ def main(argv=None) -> int:
     parser.add_argument("--max-per-module", type=int, default=None)
     parser.add_argument("--report", type=pathlib.Path, default=REPORT)
     parser.add_argument("--fresh", action="store_true", help="reuse no earlier outcome")
+    parser.add_argument(
+        "--rescore", action="store_true", help="run nothing: recount with the current reasons"
+    )
     args = parser.parse_args(argv)
+    if args.rescore:
+        rescore(args.report, equivalent_reasons())
+        return 0
     if args.max_per_module is not None and args.max_per_module < 1:
         parser.error(f"expected --max-per-module >= 1. Received: {args.max_per_module}")
     import keras  # noqa: F401  # once here, so each forked child starts warm
