@@ -169,6 +169,11 @@ def test_the_solvers_defaults_are_the_documented_ones():
         lambda x: x - 1.0, start, max_iterations=2, damping=2 / 1.5e-10
     )
     assert not slow.converged.numpy().any() and slow.num_iterations.numpy().tolist() == [2]
+    # ... and with a tolerance of 2e-10 it does, after that one step
+    done = iterative.levenberg_marquardt(
+        lambda x: x - 1.0, start, max_iterations=2, damping=2 / 1.5e-10, tolerance=2e-10
+    )
+    assert done.converged.numpy().all() and done.num_iterations.numpy().tolist() == [1]
     # gradient descent: 100 steps of the default η = 1e-2 on ½x², unless ‖∇L‖ <= 1e-8
     descent = iterative.gradient_descent(lambda z: 0.5 * tf.reduce_sum(z**2, axis=1), start + 1.0)
     np.testing.assert_allclose(descent.position.numpy(), [[0.99**100]], rtol=1e-12)
