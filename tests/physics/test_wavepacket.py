@@ -114,6 +114,11 @@ def test_levenberg_marquardt_stops_a_row_once_its_damping_passes_1e12():
     assert result.converged.numpy().all()
     assert result.num_iterations.numpy().tolist() == [41]
     np.testing.assert_array_equal(result.position.numpy(), [[0.0]])
+    # "past": from λ = 1e12 / 2^10 it reaches exactly 1e12 in the 11th iteration and goes on
+    exact = iterative.levenberg_marquardt(
+        _nan_away_from_zero, tf.zeros([1, 1], tf.float64), damping=1e12 / 2**10
+    )
+    assert exact.converged.numpy().all() and exact.num_iterations.numpy().tolist() == [12]
 
 
 def test_a_single_iteration_is_allowed_and_runs_once():
