@@ -95,6 +95,20 @@ def test_the_score_leaves_out_explained_survivors(tmp_path):
     assert _mutants_report.equivalent_reasons(reasons) == {"c": "why"}
 
 
+def test_rescore_counts_a_reason_written_after_the_run(tmp_path):
+    results = [
+        {"outcome": "killed", "equivalence_key": "a"},
+        {"outcome": "survived", "equivalence_key": "b"},
+    ]
+    report = tmp_path / "mutants.json"
+    entry = {**_mutants_report.summarise("m.py", results, {}), "results": results}
+    report.write_text(json.dumps({"modules": {"m.py": entry}}))
+    mutants.rescore(report, {"b": "the same program"})
+    data = json.loads(report.read_text())
+    assert data["modules"]["m.py"]["equivalent"] == 1
+    assert data["scores"]["m"]["score"] == 1.0 and data["scores"]["m"]["survived"] == 1
+
+
 def test_scores_name_each_module_without_its_suffix_for_dotted_paths():
     entry = {"planned": 3, "mutants": 2, "killed": 1, "survived": 1, "equivalent": 0}
     summary = _mutants_report.scores({"pkg/m.py": {**entry, "score": 0.5, "results": []}})

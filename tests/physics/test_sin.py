@@ -70,3 +70,36 @@ def test_inverse_physics_scheme_jumps_to_the_nearest_minimum():
     x = tf.constant([[0.3]], tf.float64)
     delta = _delta("inverse-physics", x, a)
     np.testing.assert_allclose(sin.simulate(x - delta, a), [[-1.0]], atol=1e-12)
+
+
+def test_a_guess_at_zero_jumps_to_a_positive_minimum_next_to_zero():
+    # The docstring's rule: x0 >= 0 keeps to the positive branch, and the jump goes to the
+    # minimum nearest x0, so from x0 = 0 (either sign of zero) it lands closer to 0 than
+    # the jump from a small positive guess does.
+    a = tf.constant([[1.0], [3.0]], tf.float64)
+    for zero in (0.0, -0.0):
+        x = sin.analytic_inverse(tf.fill([2, 1], tf.constant(zero, tf.float64)), a)
+        assert np.all(x.numpy() > 0)
+        np.testing.assert_allclose(sin.simulate(x, a), -1.0, atol=1e-9)
+        from_small_guess = sin.analytic_inverse(tf.fill([2, 1], tf.constant(1e-6, tf.float64)), a)
+        assert np.all(x.numpy() < from_small_guess.numpy())
+
+
+def test_distance_to_solution_agrees_with_a_search_over_every_branch():
+    # Between two minima the nearest in 1/x (the branch rounding) and the nearest in x
+    # differ: the x-nearest is the next branch toward zero on either side.
+    a = 2.0
+    positive = [a / (1.5 * math.pi + 2 * math.pi * n) for n in range(0, 6)]
+    negative = [a / (1.5 * math.pi + 2 * math.pi * n) for n in range(-1, -7, -1)]
+    xs = [
+        near + f * (far - near)
+        for minima in (positive, negative)
+        for far, near in zip(minima, minima[1:], strict=False)
+        for f in (0.1, 0.3, 0.45, 0.55, 0.7, 0.9)
+    ]
+    x = tf.constant(np.array(xs)[:, None])
+    every_minimum = np.array([a / (1.5 * math.pi + 2 * math.pi * n) for n in range(-200, 200)])
+    same_side = np.sign(every_minimum)[None, :] == np.sign(x.numpy())
+    expected = np.where(same_side, np.abs(x.numpy() - every_minimum[None, :]), np.inf).min(axis=1)
+    got = sin.distance_to_solution(x, tf.fill(x.shape, tf.constant(a, tf.float64)))
+    np.testing.assert_allclose(got.numpy()[:, 0], expected, rtol=1e-9)
