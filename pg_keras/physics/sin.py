@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 # Beyond this index the minima are closer than float64 resolves near 0; capping
 # it keeps `x0 → 0` finite instead of dividing by zero.
 _MAX_BRANCH = 1e7
+
+
+def _max_branch(dtype: tf.DType) -> float:
+    """The branch cap in `dtype`: `_MAX_BRANCH`, or lower where `dtype` could not resolve
+    the phase `a / x_n = 3π/2 + 2πn` to 1e-3 (float32: n ≤ 8388, where sin(a / x_n) is −1
+    to 1e-5; at n = 1e7 its spacing is 4, and sin lands anywhere)."""
+    return min(_MAX_BRANCH, 1e-3 / float(np.finfo(dtype.as_numpy_dtype).eps))
 
 
 def simulate(x: tf.Tensor, a: tf.Tensor) -> tf.Tensor:
@@ -36,7 +44,8 @@ def nearest_branch(x0: tf.Tensor, a: tf.Tensor) -> tf.Tensor:
     rounds to `n = −1`, whose minimum is negative, on the far side of zero.
     """
     safe_x0 = tf.where(tf.equal(x0, 0.0), tf.ones_like(x0) * 1e-30, x0)
-    raw = tf.clip_by_value(a / (2.0 * math.pi * safe_x0) - 0.75, -_MAX_BRANCH, _MAX_BRANCH)
+    cap = _max_branch(x0.dtype)
+    raw = tf.clip_by_value(a / (2.0 * math.pi * safe_x0) - 0.75, -cap, cap)
     n = tf.round(raw)
     return tf.where(safe_x0 > 0, tf.maximum(n, 0.0), tf.minimum(n, -1.0))
 

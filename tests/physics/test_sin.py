@@ -85,6 +85,17 @@ def test_a_guess_at_zero_jumps_to_a_positive_minimum_next_to_zero():
         assert np.all(x.numpy() < from_small_guess.numpy())
 
 
+def test_a_float32_guess_at_zero_still_lands_on_a_minimum():
+    # The sin physics defaults to float32: there a branch index near the float64 cap puts
+    # the phase a / x_n between float32's representable values, 4 apart, and sin(a / x)
+    # comes out anywhere in [-1, 1]; the cap follows the dtype so the jump is a minimum.
+    a = tf.constant([[0.1], [1.0], [3.0], [10.1]], tf.float32)
+    for zero in (0.0, -0.0):
+        x = sin.analytic_inverse(tf.fill([4, 1], tf.constant(zero, tf.float32)), a)
+        assert x.dtype == tf.float32 and np.all(x.numpy() > 0)
+        np.testing.assert_allclose(sin.simulate(x, a), -1.0, atol=1e-4)
+
+
 def test_distance_to_solution_agrees_with_a_search_over_every_branch():
     # Between two minima the nearest in 1/x (the branch rounding) and the nearest in x
     # differ: the x-nearest is the next branch toward zero on either side.
