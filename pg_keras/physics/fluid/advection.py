@@ -19,7 +19,27 @@ from pg_keras.physics.fluid.grid import (
     velocity_at_y_faces,
 )
 
-__all__ = ["advect_marker", "advect_velocity", "maccormack", "sample_periodic", "semi_lagrangian"]
+__all__ = [
+    "advect_marker",
+    "advect_velocity",
+    "corner_table",
+    "maccormack",
+    "sample_periodic",
+    "semi_lagrangian",
+]
+
+
+def corner_table(field: tf.Tensor) -> tf.Tensor:
+    """Each cell's value and its periodic neighbours at +x, +y and +x+y, `[batch·ny·nx, 4]`.
+
+    Row `(b, j, i)` holds the four corners of a bilinear lookup whose lower-left
+    corner is cell `(j, i)` of example `b`, so one gather of a row fetches all
+    four: XLA on the CPU gathers a row of 4 in little more than the time of one
+    value, and four separate lookups were most of a fluid step (docs/fluid.md).
+    """
+    above = tf.roll(field, -1, 1)
+    corners = tf.stack([field, tf.roll(field, -1, 2), above, tf.roll(above, -1, 2)], axis=-1)
+    return tf.reshape(corners, [-1, 4])
 
 
 def sample_periodic(
@@ -45,14 +65,11 @@ def sample_periodic(
     fy, fx = jj - j0f, ii - i0f
     j0 = tf.math.floormod(tf.cast(j0f, tf.int32), ny)
     i0 = tf.math.floormod(tf.cast(i0f, tf.int32), nx)
-    j1, i1 = tf.math.floormod(j0 + 1, ny), tf.math.floormod(i0 + 1, nx)
-    base = (tf.range(batch) * ny * nx)[:, None, None]
-    flat = tf.reshape(field, [-1])
-    rows0, rows1 = base + j0 * nx, base + j1 * nx
-    corners = tf.gather(flat, tf.stack([rows0 + i0, rows0 + i1, rows1 + i0, rows1 + i1], 0))
-    v00, v01, v10, v11 = corners[0], corners[1], corners[2], corners[3]
+    row = (tf.range(batch) * ny * nx)[:, None, None] + j0 * nx + i0
+    corners = tf.gather(corner_table(field), row)  # [batch, ny, nx, 4]
+    v00, v01, v10, v11 = corners[..., 0], corners[..., 1], corners[..., 2], corners[..., 3]
     values = (1 - fy) * ((1 - fx) * v00 + fx * v01) + fy * ((1 - fx) * v10 + fx * v11)
-    return values, tf.reduce_min(corners, 0), tf.reduce_max(corners, 0)
+    return values, tf.reduce_min(corners, -1), tf.reduce_max(corners, -1)
 
 
 def semi_lagrangian(
