@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from serving import _json_encode, _json_tensor
+from serving.errors import InvalidArgumentError
 
 SPECIAL = [0.0, -0.0, 3.0, -3.0, 1234567.0, 999999.0, 1e6, 123456.0, np.nan, np.inf, -np.inf,
            1e-30, 1.4e-45, 3.4e38, 0.5, 1e10, 1e-5, 1e-4, 0.1, 0.3, 1e16, 1e17, 2.0**-14,
@@ -113,3 +114,60 @@ def test_ordinary_answers_take_the_plain_writer_and_others_the_slot_writer(monke
         with monkeypatch.context() as patch:
             patch.setattr(_float_text, "_plain_json", no_plain)
             assert _json_encode.tensor_text(array, False) == _one_by_one(array)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (np.float32(1 / 3), "0.333333343"),  # float32: nine digits when six do not read back
+        (np.float64(1 / 3), "0.33333333333333331"),  # float64: seventeen
+        (np.float32(7.0), "7.0"),
+        (np.float64(1e-5), "1e-05"),
+    ],
+)
+def test_full_precision_only_where_six_digits_do_not_read_back(value, text):
+    # A row-format answer writes each instance's scalar on its own; inside a tensor the
+    # array-at-once writers take the same digits.
+    assert _json_encode.tensor_text(np.array(value), False) == text
+    assert _json_encode.tensor_text(np.array([value, value]), False) == f"[{text}, {text}]"
+
+
+def test_integers_booleans_and_strings_as_tf_serving_writes_them():
+    def text(values, dtype=None, as_b64=False):
+        return _json_encode.tensor_text(np.array(values, dtype), as_b64)
+
+    for dtype in (np.int8, np.int16, np.int32, np.uint8, np.uint16, np.uint32):
+        info = np.iinfo(dtype)
+        assert text([[info.min, 0], [1, info.max]], dtype) == (
+            f"[[{info.min}, 0], [1, {info.max}]]"
+        ), dtype
+    assert text([-(2**63), 2**63 - 1], np.int64) == "[-9223372036854775808, 9223372036854775807]"
+    assert text([2**64 - 1], np.uint64) == "[18446744073709551615]"
+    assert text(5, np.int32) == "5"
+    assert text([[True, False]]) == "[[true, false]]"
+    assert text(False) == "false"
+    strings = np.array([b'a"b', "\u00e9".encode()], object)
+    assert text(strings) == '["a\\"b", "\\u00e9"]'
+    assert text(strings, as_b64=True) == '[{"b64": "YSJi"}, {"b64": "w6k="}]'
+    assert text(np.array(b"\x00\xff", object), as_b64=True) == '{"b64": "AP8="}'
+    assert text(["x", "yz"]) == '["x", "yz"]'  # numpy unicode
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.bool_])
+def test_empty_tensors_are_empty_lists(dtype):
+    assert _json_encode.tensor_text(np.zeros((0, 2), dtype), False) == "[]"
+    assert _json_encode.tensor_text(np.zeros((2, 0), dtype), False) == "[[], []]"
+
+
+def test_a_dtype_without_a_json_form_is_refused_by_name():
+    with pytest.raises(InvalidArgumentError, match="complex64"):
+        _json_encode.tensor_text(np.zeros(2, np.complex64), False)
+
+
+def test_cached_separator_tables_cannot_be_changed_by_a_caller():
+    # They are shared by every later answer of the same shape: a caller writing into one
+    # would corrupt those answers, so they refuse writes.
+    with pytest.raises(ValueError, match="read-only"):
+        _json_encode._separators((2, 3))[0] = "]]"
+    with pytest.raises(ValueError, match="read-only"):
+        _json_encode._separator_bytes((2, 3))[0, 0] = 0
