@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import statistics
 import sys
 
 import keras
@@ -29,8 +28,10 @@ import numpy as np
 import tensorflow as tf
 
 from pg_keras.batch import X_TARGET, Y_TARGET
+from pg_keras.cli._args import add_spec_flag
 from pg_keras.problems import get_problem
 from pg_keras.problems.fluid import MARKER0
+from pg_keras.reproduce.paper_points import spread
 from pg_keras.training.compare import write_report
 
 
@@ -41,11 +42,6 @@ def spectral_share(field: np.ndarray, k_max: float) -> np.ndarray:
     inside = np.hypot(k[:, None], k[None, :]) <= k_max
     power = np.abs(np.fft.fft2(field, axes=(1, 2))) ** 2
     return (power * inside[None, :, :, None]).sum((1, 2, 3)) / power.sum((1, 2, 3))
-
-
-def _spread(values) -> dict:
-    values = [float(v) for v in values]
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def diagnose(problem, batch_size: int, seed: int) -> dict:
@@ -70,21 +66,21 @@ def diagnose(problem, batch_size: int, seed: int) -> dict:
     return {
         "batch": batch_size,
         "seed": seed,
-        "marker0_cells": _spread(np.asarray(batch[MARKER0]).sum((1, 2))),
+        "marker0_cells": spread(np.asarray(batch[MARKER0]).sum((1, 2))),
         "zero_mae": float(np.abs(batch[X_TARGET]).mean()),
         "network_x_mae": float(np.abs(error).mean()),
-        "cosine_descent_vs_error": _spread(cosine),
+        "cosine_descent_vs_error": spread(cosine),
         "uniform_share": {
-            "descent": _spread(spectral_share(descent, 0)),
-            "error": _spread(spectral_share(error, 0)),
+            "descent": spread(spectral_share(descent, 0)),
+            "error": spread(spectral_share(error, 0)),
         },
         "modes_k_le_2_share": {
-            "descent": _spread(spectral_share(descent, 2)),
-            "error": _spread(spectral_share(error, 2)),
+            "descent": spread(spectral_share(descent, 2)),
+            "error": spread(spectral_share(error, 2)),
         },
-        "descent_share_on_marker_cells": _spread(on_markers),
+        "descent_share_on_marker_cells": spread(on_markers),
         "marker_cell_fraction": float(covered.mean()),
-        "kernel_gradient_rms": _spread(np.sqrt(np.mean(np.square(g))) for g in kernel_grads),
+        "kernel_gradient_rms": spread(np.sqrt(np.mean(np.square(g))) for g in kernel_grads),
     }
 
 
@@ -92,10 +88,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--spec", action="append", default=[], metavar="KEY=VALUE")
+    add_spec_flag(parser)
     parser.add_argument("--out", type=pathlib.Path, default=None)
     args = parser.parse_args(argv)
-    spec = dict(item.split("=", 1) for item in args.spec)
+    spec = dict(args.spec)
     report = {"spec": spec, **diagnose(get_problem("fluid", spec), args.batch, args.seed)}
     print(json.dumps(report, indent=1))
     if args.out:

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from pg_keras.batch import X_TARGET  # noqa: E402
+from pg_keras.cli._args import add_spec_flag  # noqa: E402
 from pg_keras.problems import get_problem  # noqa: E402
 from pg_keras.training.checkpoints import restore_network  # noqa: E402
 
@@ -35,9 +36,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("fluid_sequences.png"))
     parser.add_argument("--examples", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--spec", action="append", default=[], metavar="KEY=VALUE")
+    add_spec_flag(parser)
     args = parser.parse_args(argv)
-    problem = get_problem("fluid", dict(item.split("=", 1) for item in args.spec))
+    problem = get_problem("fluid", dict(args.spec))
     batch = problem.generate(args.examples, tf.constant([args.seed, -1], tf.int64))
     velocities = {"GT": batch[X_TARGET]}
     for label, scheme in ROWS[1:]:

@@ -35,8 +35,10 @@ import numpy as np
 import tensorflow as tf
 
 from pg_keras.batch import X_TARGET, Y_TARGET
+from pg_keras.cli._args import add_spec_flag
 from pg_keras.physics import fluid as physics
 from pg_keras.problems import get_problem
+from pg_keras.reproduce.paper_points import spread
 from pg_keras.reproduce.solver_table import warm_seconds
 from pg_keras.solving import solve
 from pg_keras.training.checkpoints import restore_network
@@ -60,16 +62,12 @@ def reach(result, level: float) -> dict:
     }
 
 
-def _spread(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def one_at_a_time(problem, infer, batch, table: dict, events: int, iterations: int) -> dict:
     """Per-event times with each event alone (module docstring), seconds."""
     singles = [{key: value[k : k + 1] for key, value in batch.items()} for k in range(events)]
     rows = {
         "events": events,
-        "network": _spread([warm_seconds(lambda b=b: infer(b).numpy(), 5) for b in singles]),
+        "network": spread([warm_seconds(lambda b=b: infer(b).numpy(), 5) for b in singles]),
     }
     for name in ("inverse-physics", "gd"):
         per_iteration = [
@@ -78,7 +76,7 @@ def one_at_a_time(problem, infer, batch, table: dict, events: int, iterations: i
         ]
         reached = table[name]["iterations_to_reach"]
         rows[name] = {
-            "time_per_iteration_s": _spread(per_iteration),
+            "time_per_iteration_s": spread(per_iteration),
             "time_per_event_s": None
             if reached is None
             else reached * statistics.median(per_iteration),
@@ -162,7 +160,7 @@ def main(argv=None) -> int:
         "--step-repeats", type=int, default=10, help="timed calls per simulation step (median)"
     )
     parser.add_argument("--out", type=pathlib.Path, default=None)
-    parser.add_argument("--spec", action="append", default=[], metavar="KEY=VALUE")
+    add_spec_flag(parser)
     parser.add_argument(
         "--batch-statistics",
         action="store_true",
@@ -170,7 +168,7 @@ def main(argv=None) -> int:
         "training mode) instead of the stored inference statistics",
     )
     args = parser.parse_args(argv)
-    spec = dict(item.split("=", 1) for item in args.spec)
+    spec = dict(args.spec)
     problem = get_problem("fluid", spec)
     network, checkpoint = restore_network(problem, args.network)
     batch = problem.generate(args.events, tf.constant([args.seed, -1], tf.int64))

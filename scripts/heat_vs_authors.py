@@ -30,6 +30,7 @@ import subprocess
 import sys
 
 from pg_keras.benchmarks.train_speed import bench_rules
+from pg_keras.cli._args import add_spec_flag
 from pg_keras.config import CompareConfig
 from pg_keras.networks import resolve_network_dtype
 from pg_keras.training.compare import compare
@@ -284,13 +285,6 @@ def summarise(steps, batch, seeds, peer_curves, ours, peer_ms, our_ms) -> dict:
     }
 
 
-def _spec_item(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, received {text!r}")
-    return key.strip(), value.strip()
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -311,14 +305,7 @@ def main(argv=None) -> None:
             "--workdir", type=pathlib.Path, default=pathlib.Path(f"runs/heat-{name}")
         )
         command.add_argument("--batch", type=int, default=32)
-        command.add_argument(
-            "--spec",
-            type=_spec_item,
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="heat spec override for every run (e.g. a smaller grid)",
-        )
+        add_spec_flag(command, help="heat spec override for every run (e.g. a smaller grid)")
     authors = sub.choices["authors"]
     authors.add_argument("--peer-python", required=True, help="the Python of the peer's venv")
     authors.add_argument("--peer-script", required=True, help="heat_sip_phiflow.py")

@@ -187,3 +187,11 @@ class Tiny(Problem):
 class NotAProblem:
     pass
 """
+
+
+def test_a_spec_override_without_a_value_is_refused_by_name(capsys):
+    # Every command and script with `--spec` shares `add_spec_flag`: an item with no `=` is
+    # an argparse error naming what was received, before anything is built.
+    code, _, err = run(capsys, "train", "sin", "--spec", "physics_dtype")
+    assert code == 2
+    assert "expected KEY=VALUE, received 'physics_dtype'" in err

@@ -90,14 +90,14 @@ def path_name(problem: str) -> str:
     return problem.replace(":", ".")
 
 
-def add_spec_flag(parser: argparse.ArgumentParser) -> None:
+def add_spec_flag(
+    parser: argparse.ArgumentParser,
+    help: str = "override a field of the problem spec (repeatable), e.g. physics_dtype=float64",
+) -> None:
+    """`--spec KEY=VALUE` (repeatable): a list of `(key, value)`, refused by argparse
+    with a clear message when an item has no `=`."""
     parser.add_argument(
-        "--spec",
-        type=_spec_item,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a field of the problem spec (repeatable), e.g. physics_dtype=float64",
+        "--spec", type=_spec_item, action="append", default=[], metavar="KEY=VALUE", help=help
     )
 
 
