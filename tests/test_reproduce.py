@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 
 from pg_keras.cli import main
+from pg_keras.cli._reproduce import format_summary
 from pg_keras.problems import get_problem
 from pg_keras.problems.fluid import FluidProblem
-from pg_keras.reproduce.experiments import SolverTable
+from pg_keras.reproduce.experiments import Comparison, Experiment, Horizon, SolverTable
 from pg_keras.reproduce.paper_points import at_step, paper_points
 from pg_keras.reproduce.progress import PlannedRun, Progress, format_duration
+from pg_keras.reproduce.run import add_steps_to_reach
 from pg_keras.reproduce.solver_table import reach, solver_table
+from pg_keras.training.compare import steps_to_reach
 
 
 def run(capsys, *argv):
@@ -144,6 +147,42 @@ def test_paper_points_read_the_nearest_logged_step_with_median_and_range():
     assert points["best"]["pg"] == {"median": 0.75, "min": 0.5, "max": 1.0}
     assert points["inference"]["adjoint"]["max"] == 6.0
     assert points["steps_to_reach_reference_final"] == {"level": 2.5, "pg": 50}
+
+
+def test_a_comparison_that_reaches_another_gets_the_steps_to_its_reference_final():
+    # The heat L-BFGS PG is trained apart; its steps are counted against the main
+    # comparison's adjoint final error (the paper's 628), from the median curve.
+    main_report, slow = fake_report(), fake_report()
+    del slow["results"]["pg"]
+    slow["results"] = {"lbfgs": slow["results"].pop("adjoint")}
+    comparisons = {
+        "main": {**main_report, "paper_points": {"checkpoints": {}, "reference": "adjoint"}},
+        "slow": {**slow, "paper_points": {"checkpoints": {}, "reference": "adjoint"}},
+    }
+    experiment = Experiment(
+        name="e",
+        problem="heat",
+        section="",
+        comparisons=(
+            Comparison("main", ("adjoint", "pg"), {"long": Horizon(150, (0, 1))}),
+            Comparison("slow", ("lbfgs",), {"long": Horizon(150, (0, 1))}, reaches="main"),
+        ),
+        checkpoints=(),
+    )
+    add_steps_to_reach(experiment, "long", comparisons)
+    assert "steps_to_reach_other" not in comparisons["main"]["paper_points"]
+    # Median curve of the lbfgs runs: 9.0, 5.0, 2.5 at steps 50, 100, 150; the main
+    # comparison's adjoint final is 2.5, reached only below it: never.
+    assert comparisons["slow"]["paper_points"]["steps_to_reach_other"] == {
+        "comparison": "main",
+        "scheme": "adjoint",
+        "level": 2.5,
+        "lbfgs": None,
+    }
+    lines = format_summary({"experiment": "e", "comparisons": comparisons})
+    assert "  steps to reach main's adjoint final 2.5: lbfgs None" in lines
+    assert steps_to_reach(main_report, 5.5) == {"adjoint": 100, "pg": 50}
+    assert steps_to_reach(main_report, 2.5) == {"adjoint": None, "pg": 100}
 
 
 def test_at_step_takes_the_earlier_point_on_a_tie_and_refuses_an_empty_curve():

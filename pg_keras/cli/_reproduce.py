@@ -62,6 +62,15 @@ def format_summary(report: dict) -> list[str]:
             lines.append(
                 f"  steps to reach {points['reference']}'s final {reach['level']:.4g}: {cells}"
             )
+        other = points.get("steps_to_reach_other")
+        if other:
+            cells = ", ".join(
+                f"{k} {v}" for k, v in other.items() if k not in ("comparison", "scheme", "level")
+            )
+            lines.append(
+                f"  steps to reach {other['comparison']}'s {other['scheme']} final "
+                f"{other['level']:.4g}: {cells}"
+            )
     table = report.get("solver_table")
     if table:
         network = table["network"]

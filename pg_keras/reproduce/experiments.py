@@ -47,13 +47,19 @@ class Horizon:
 @dataclasses.dataclass(frozen=True)
 class Comparison:
     """Gradient schemes trained from the same start (one `pg-keras compare`), at the
-    horizons where it runs (`horizons`; a horizon not listed skips it)."""
+    horizons where it runs (`horizons`; a horizon not listed skips it).
+
+    `reaches` names another comparison of the experiment: the report then also gives the
+    steps each scheme here needs to reach that comparison's reference final error (the
+    paper's L-BFGS PG, 628 iterations to Adam's 10k error, trained apart because each of
+    its steps costs many of the adjoint's)."""
 
     name: str
     gradients: tuple[str, ...]
     horizons: Mapping[str, Horizon]
     spec: Mapping = dataclasses.field(default_factory=dict)
     baseline: BaselineConfig | None = None
+    reaches: str | None = None
 
     def config(
         self, problem: str, horizon: str, seeds: tuple[int, ...] | None, tiny_spec: Mapping
@@ -224,6 +230,16 @@ HEAT = Experiment(
                 Horizon(10000, (0,), batch=32, log_every=10),
                 Horizon(10000, (0,), batch=128, log_every=10),
             ),
+        ),
+        Comparison(
+            "lbfgs-pg",
+            ("lbfgs",),
+            {
+                "tiny": Horizon(4, (0,), batch=2, log_every=1),
+                "long": Horizon(1000, (0,), batch=32, log_every=5),
+                "paper": Horizon(1000, (0,), batch=128, log_every=5),
+            },
+            reaches="adam-pg",
         ),
     ),
     checkpoints=(100, 1000, 10000),

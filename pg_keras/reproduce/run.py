@@ -26,7 +26,7 @@ from pg_keras.reproduce.paper_points import paper_points
 from pg_keras.reproduce.progress import PlannedRun, Progress
 from pg_keras.reproduce.solver_table import solver_table
 
-__all__ = ["comparison_dirs", "machine", "plan", "reproduce"]
+__all__ = ["add_steps_to_reach", "comparison_dirs", "machine", "plan", "reproduce"]
 
 
 def comparison_dirs(experiment: Experiment, horizon: str, logdir: pathlib.Path) -> dict:
@@ -77,6 +77,24 @@ def _table(experiment, horizon, config, comparison_dir: pathlib.Path, img_dir: p
     return table, path
 
 
+def add_steps_to_reach(experiment: Experiment, horizon: str, comparisons: dict) -> None:
+    """Adds `paper_points.steps_to_reach_other` to each comparison that `reaches` another:
+    the steps its schemes need for the other's reference final error (median over seeds)."""
+    from pg_keras.training.compare import steps_to_reach
+
+    for comparison in experiment.runs(horizon):
+        other = comparisons.get(comparison.reaches)
+        if other is None or experiment.reference not in other["results"]:
+            continue
+        level = other["results"][experiment.reference]["final"]["x_mae"]
+        comparisons[comparison.name]["paper_points"]["steps_to_reach_other"] = {
+            "comparison": comparison.reaches,
+            "scheme": experiment.reference,
+            "level": level,
+            **steps_to_reach(comparisons[comparison.name], level),
+        }
+
+
 def reproduce(
     experiment: Experiment,
     horizon: str,
@@ -112,6 +130,7 @@ def reproduce(
         write_report(result, dirs[comparison.name] / "report.json")
         points = paper_points(result, experiment.checkpoints, experiment.reference)
         report["comparisons"][comparison.name] = {**result, "paper_points": points}
+    add_steps_to_reach(experiment, horizon, report["comparisons"])
     img_dir.mkdir(parents=True, exist_ok=True)
     figures, skipped = draw_figures(experiment, report["comparisons"], dirs, img_dir)
     if experiment.table is not None:

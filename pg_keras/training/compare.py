@@ -27,7 +27,7 @@ from pg_keras.training.checkpoints import evaluate_run
 from pg_keras.training.curves import curve, curve_rows
 from pg_keras.training.run import build_model, resolve, train
 
-__all__ = ["baseline_section", "compare", "steps_to_match", "write_report"]
+__all__ = ["baseline_section", "compare", "steps_to_match", "steps_to_reach", "write_report"]
 
 
 def compare(
@@ -121,6 +121,16 @@ def steps_to_match(report: dict, metric: str = "x_mae") -> dict:
             if other != name
         }
     return out
+
+
+def steps_to_reach(report: dict, level: float, metric: str = "x_mae") -> dict:
+    """`{scheme: step}`: the first logged step at which each scheme's median-over-seeds
+    curve is below `level` (None if never): how long a scheme needs for an error reached
+    elsewhere, e.g. the paper's L-BFGS PG needing 628 iterations for Adam's 10k error."""
+    return {
+        name: _crossing([curve(run, metric) for run in entry["runs"]], level)["first"]
+        for name, entry in report["results"].items()
+    }
 
 
 def _extra_curves(problem: Problem, points: list[dict]) -> dict:
