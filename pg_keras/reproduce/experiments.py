@@ -273,7 +273,7 @@ FLUID = Experiment(
             ),
         ),
     ),
-    checkpoints=(200,),
+    checkpoints=(200, 300),
     table=SolverTable("inverse-physics", {"inverse-physics": 30, "gd": 100}),
     figures=("curves", "fluid_sequences"),
     paper={
