@@ -7,6 +7,8 @@ import tensorflow as tf
 from pg_keras.config import CompareConfig
 from pg_keras.physical_gradient import physics_backward, physics_forward
 from pg_keras.problems import get_problem
+from pg_keras.problems.poisson import stable_gd_step
+from pg_keras.solving import gradient_descent
 from pg_keras.training.compare import compare
 
 TINY = {"ny": 16, "nx": 16, "bands": "1,2,4,8", "levels": 2, "filters": 4, "cg_rtol": 1e-6}
@@ -66,3 +68,35 @@ def test_the_inverse_physics_scheme_learns_where_the_papers_sgd_does_not(tmp_pat
     assert sgd["curve"][0] == pg["curve"][0]  # the first step is measured before any update
     for metric in ("x_mae", "y_loss"):
         assert pg["inference"][metric] < 0.998 * sgd["inference"][metric], metric
+
+
+def test_gradient_descent_takes_the_largest_step_that_shrinks_every_mode():
+    # The step is λ², λ the Laplacian's eigenvalue of least magnitude: P amplifies the
+    # smoothest mode by exactly 1/λ (checked through the physics, with dx != 1), and
+    # gradient descent from zero then lowers the objective at every iteration, where
+    # 2.5 times the step (beyond 2/L) diverges.
+    problem = get_problem("poisson", {"ny": 16, "nx": 12, "dx": 0.5, "bands": (1, 2, 4)})
+    step = stable_gd_step(problem.spec)
+    i, j = np.arange(1, 17), np.arange(1, 13)
+    mode = np.outer(np.sin(np.pi * i / 17), np.sin(np.pi * j / 13))[None]
+    y = problem.simulate(tf.constant(mode), {}).numpy()
+    np.testing.assert_allclose(y, -mode / np.sqrt(step), rtol=1e-4)
+
+    batch = problem.generate(2, tf.constant([3, 4], tf.int64))
+    x0 = problem.initial_guess(batch)
+
+    def objectives(learning_rate):
+        history = []
+        y_target = tf.cast(batch["y_target"], tf.float64)
+        for iterations in (1, 2, 4, 8, 16):
+            x = gradient_descent(learning_rate)(problem, batch, x0, iterations).x
+            y = problem.simulate(tf.cast(x, tf.float64), batch)
+            history.append(float(tf.reduce_max(problem.objective(y, y_target))))
+        return history
+
+    stable = objectives(step)
+    assert all(later < earlier for earlier, later in zip(stable, stable[1:], strict=False))
+    assert objectives(2.5 * step)[-1] > 100 * stable[0]
+    # The problem's own `gd` (pg-keras solve, Table 1) is this one.
+    ours = problem.solvers()["gd"](problem, batch, x0, 3).x
+    np.testing.assert_array_equal(ours, gradient_descent(step)(problem, batch, x0, 3).x)
