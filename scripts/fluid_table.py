@@ -1,7 +1,7 @@
 """Paper Table 1 on this machine: per-event time to reach the trained network's accuracy.
 
     python scripts/fluid_table.py --network runs/compare-fluid/inverse-physics/seed0 \
-        --events 8 --inverse-iterations 30 --gd-iterations 200 --out docs/fluid_table.json
+        --events 8 --inverse-iterations 30 --gd-iterations 200 --out docs/reports/fluid_table.json
 
 Network inference is timed batched (all events in one call, median of 10
 calls after a warm-up, divided by the events). The inverse-simulator solver

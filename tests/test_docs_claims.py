@@ -39,18 +39,9 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-FLUID = (
-    "fluid simulation-step timings of two runs of scripts/fluid_table.py before issue 18, "
-    "only the second kept (docs/fluid_table.json): rerun it and annotate from its report"
-)
-
 #: Result tables not checked yet, by file and the start of their header (cells joined by
 #: "|"), with the reason.
-NOT_YET_CHECKED: dict[tuple[str, str], str] = {
-    ("docs/fluid.md", "pressure solve|ms per example-step|ns per cell|solve's share of the step"): (
-        FLUID
-    ),
-}
+NOT_YET_CHECKED: dict[tuple[str, str], str] = {}
 
 NUMBER = re.compile(r"(?<![\w.])[−-]?\d+(?:,\d{3})*(?:\.\d+)?(?:e[−-]?\d+)?(?![\d.])")
 CLAIMS = re.compile(r"<!--\s*claims:\s*(?P<report>\S+)\s*(?P<body>.*?)-->", re.S)
