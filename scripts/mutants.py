@@ -82,7 +82,7 @@ TESTS: dict[str, list[str]] = {
     ],
     "serving/errors.py": ["tests/serving/test_http_status_of_error_codes.py"],
     "serving/_tensor_proto.py": _CODEC,
-    "serving/_json_tensor.py": _JSON,
+    "serving/_json_tensor.py": ["tests/serving/test_json_tensor.py", *_JSON],
     "serving/_json_document.py": ["tests/serving/test_json_document.py", *_JSON],
     "serving/_json_decode.py": _JSON,
     "serving/_json_encode.py": _JSON,
