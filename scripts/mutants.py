@@ -90,7 +90,7 @@ TESTS: dict[str, list[str]] = {
         *_JSON,
     ],
     "serving/_json_encode.py": _JSON,
-    "serving/rest.py": _REST,
+    "serving/rest.py": ["tests/serving/test_rest_server.py", *_REST],
     "serving/_rest_exchange.py": ["tests/serving/test_rest_exchange.py", *_REST],
     "pg_keras/physics/fields.py": [
         "tests/physics/test_fields.py",
