@@ -6,6 +6,9 @@ BatchingSession on a SharedBatchScheduler)."""
 from __future__ import annotations
 
 import os
+import pathlib
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -196,6 +199,19 @@ def test_a_partial_batch_runs_when_its_oldest_request_has_waited_the_timeout():
     assert 0.3 <= waited < 30, waited
 
 
+def test_a_full_batch_runs_at_once_without_waiting_out_its_timeout():
+    scheduler = BatchScheduler(
+        BatchingOptions(max_batch_size=4, batch_timeout_micros=120_000_000, num_batch_threads=1)
+    )
+    try:
+        start = time.monotonic()
+        y = scheduler.run("m", "k", Doubler(), {"x": rows(0, 4)})["y"]
+        assert time.monotonic() - start < 60  # not the two minutes a partial batch waits
+    finally:
+        assert scheduler.stop(60)
+    np.testing.assert_array_equal(y, 2 * rows(0, 4))
+
+
 def test_without_a_timeout_a_lone_request_runs_at_once():
     scheduler = BatchScheduler(BatchingOptions(max_batch_size=8, num_batch_threads=1))
     try:
@@ -333,3 +349,16 @@ def test_stop_gives_up_after_its_timeout_while_a_batch_is_running(held):
     assert time.monotonic() - start < 30
     held.release()
     assert held.scheduler.stop(60) is True
+
+
+def test_a_scheduler_never_stopped_does_not_keep_the_process_alive(tmp_path):
+    # A server that dies on an error path never calls stop(); its idle batch threads must
+    # not hold the process open after the main thread ends.
+    program = (
+        "from serving.batching import BatchingOptions, BatchScheduler\n"
+        "BatchScheduler(BatchingOptions(num_batch_threads=2))\n"
+    )
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", program], env=env, timeout=60, check=False)
+    assert done.returncode == 0
