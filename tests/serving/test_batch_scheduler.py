@@ -185,57 +185,47 @@ def test_the_oldest_ready_batch_runs_first(held):
     assert [b[0, 0] for b in run.batches] == [0.0, 1.0, 2.0]
 
 
-def test_a_partial_batch_runs_when_its_oldest_request_has_waited_the_timeout():
-    scheduler = BatchScheduler(
-        BatchingOptions(max_batch_size=8, batch_timeout_micros=300_000, num_batch_threads=1)
-    )
+def run_alone(inputs, run=None, on_batch=None, **options) -> tuple[dict, float]:
+    """One request on a fresh one-thread scheduler: its outputs and how long it took."""
+    scheduler = BatchScheduler(BatchingOptions(num_batch_threads=1, **options), on_batch=on_batch)
     try:
         start = time.monotonic()
-        y = scheduler.run("m", "k", Doubler(), {"x": rows(0, 1)})["y"]
-        waited = time.monotonic() - start
+        outputs = scheduler.run("m", "k", run or Doubler(), inputs)
+        return outputs, time.monotonic() - start
     finally:
         assert scheduler.stop(60)
-    np.testing.assert_array_equal(y, 2 * rows(0, 1))
+
+
+def test_a_partial_batch_runs_when_its_oldest_request_has_waited_the_timeout():
+    out, waited = run_alone({"x": rows(0, 1)}, max_batch_size=8, batch_timeout_micros=300_000)
+    np.testing.assert_array_equal(out["y"], 2 * rows(0, 1))
     assert 0.3 <= waited < 30, waited
 
 
 def test_a_full_batch_runs_at_once_without_waiting_out_its_timeout():
-    scheduler = BatchScheduler(
-        BatchingOptions(max_batch_size=4, batch_timeout_micros=120_000_000, num_batch_threads=1)
-    )
-    try:
-        start = time.monotonic()
-        y = scheduler.run("m", "k", Doubler(), {"x": rows(0, 4)})["y"]
-        assert time.monotonic() - start < 60  # not the two minutes a partial batch waits
-    finally:
-        assert scheduler.stop(60)
-    np.testing.assert_array_equal(y, 2 * rows(0, 4))
+    # Not the two minutes a partial batch would wait.
+    out, waited = run_alone({"x": rows(0, 4)}, max_batch_size=4, batch_timeout_micros=120_000_000)
+    np.testing.assert_array_equal(out["y"], 2 * rows(0, 4))
+    assert waited < 60, waited
 
 
 def test_without_a_timeout_a_lone_request_runs_at_once():
-    scheduler = BatchScheduler(BatchingOptions(max_batch_size=8, num_batch_threads=1))
-    try:
-        start = time.monotonic()
-        y = scheduler.run("m", "k", Doubler(), {"x": rows(0, 2)})["y"]
-        assert time.monotonic() - start < 30
-    finally:
-        assert scheduler.stop(60)
-    np.testing.assert_array_equal(y, 2 * rows(0, 2))
+    out, waited = run_alone({"x": rows(0, 2)}, max_batch_size=8)
+    np.testing.assert_array_equal(out["y"], 2 * rows(0, 2))
+    assert waited < 30, waited
 
 
 @pytest.mark.parametrize(("count", "padded"), [(1, 2), (2, 2), (3, 4), (4, 4), (5, 8), (8, 8)])
 def test_a_batch_is_padded_with_its_first_row_to_the_next_allowed_size(count, padded):
-    sizes = []
-    scheduler = BatchScheduler(
-        BatchingOptions(max_batch_size=8, allowed_batch_sizes=(2, 4, 8), num_batch_threads=1),
+    sizes, run = [], Doubler()
+    out, _ = run_alone(
+        {"x": rows(1, count)},
+        run,
         on_batch=lambda model, size: sizes.append((model, size)),
+        max_batch_size=8,
+        allowed_batch_sizes=(2, 4, 8),
     )
-    run = Doubler()
-    try:
-        y = scheduler.run("m", "k", run, {"x": rows(1, count)})["y"]
-    finally:
-        assert scheduler.stop(60)
-    np.testing.assert_array_equal(y, 2 * rows(1, count))
+    np.testing.assert_array_equal(out["y"], 2 * rows(1, count))
     (seen,) = run.batches
     padding = np.repeat(rows(1, 1), padded - count, axis=0)
     np.testing.assert_array_equal(seen, np.concatenate([rows(1, count), padding]))
@@ -243,25 +233,16 @@ def test_a_batch_is_padded_with_its_first_row_to_the_next_allowed_size(count, pa
 
 
 def test_without_allowed_sizes_a_batch_is_not_padded():
-    scheduler = BatchScheduler(BatchingOptions(max_batch_size=8, num_batch_threads=1))
     run = Doubler()
-    try:
-        scheduler.run("m", "k", run, {"x": rows(1, 3)})
-    finally:
-        assert scheduler.stop(60)
+    run_alone({"x": rows(1, 3)}, run, max_batch_size=8)
     assert [b.shape for b in run.batches] == [(3, 2)]
 
 
 def test_every_input_is_split_by_the_same_rows():
-    scheduler = BatchScheduler(BatchingOptions(max_batch_size=4, num_batch_threads=1))
-
     def both(inputs):
         return {"y": inputs["x"] + 1, "z": inputs["w"].sum(axis=1)}
 
-    try:
-        out = scheduler.run("m", "k", both, {"x": rows(0, 2), "w": np.ones((2, 3))})
-    finally:
-        assert scheduler.stop(60)
+    out, _ = run_alone({"x": rows(0, 2), "w": np.ones((2, 3))}, both, max_batch_size=4)
     np.testing.assert_array_equal(out["y"], rows(0, 2) + 1)
     np.testing.assert_array_equal(out["z"], [3.0, 3.0])
 
@@ -304,12 +285,8 @@ def test_a_full_queue_refuses_only_requests_that_need_a_new_batch(held):
     ],
 )
 def test_outputs_that_do_not_keep_the_batch_rows_are_an_internal_error(outputs, message):
-    scheduler = BatchScheduler(BatchingOptions(max_batch_size=8, num_batch_threads=1))
-    try:
-        with pytest.raises(InternalError, match=message):
-            scheduler.run("m", "k", Doubler(outputs=outputs), {"x": rows(0, 2)})
-    finally:
-        assert scheduler.stop(60)
+    with pytest.raises(InternalError, match=message):
+        run_alone({"x": rows(0, 2)}, Doubler(outputs=outputs), max_batch_size=8)
 
 
 def test_a_failing_batch_answers_every_request_in_it(held, capfd):
