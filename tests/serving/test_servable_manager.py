@@ -385,3 +385,78 @@ def test_a_config_the_server_cannot_honour_is_refused_at_construction():
     with pytest.raises(ValueError, match="model_config_list"):
         ServableManager(model_server_config_pb2.ModelServerConfig())
     assert model_config.single_model_config("m", "/x").model_config_list.config[0].name == "m"
+
+
+def test_the_real_servers_retry_defaults_five_retries_a_minute_apart(tmp_path, loader, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr("serving.manager.time.monotonic", lambda: now[0])
+    loader.broken[1] = ResourceExhaustedError("no memory")
+    manager = manager_of(base_with(tmp_path, 1))
+    manager.poll()
+    now[0] += 59.0
+    manager.poll()
+    assert len(loader.calls) == 1  # not within the minute
+    now[0] += 1.0
+    manager.poll()
+    assert len(loader.calls) == 2  # a minute after the last try
+    for _ in range(10):
+        now[0] += 60.0
+        manager.poll()
+    assert len(loader.calls) == 6  # the first try and five retries
+
+
+def test_a_version_is_loading_in_status_and_not_served_until_warmed_up(tmp_path, loader):
+    seen = []
+
+    def prepare(servable):
+        seen.append(manager.version_states("m", servable.version)[0].state)
+        seen.append(manager.loaded_versions("m"))
+
+    base = base_with(tmp_path, 1)
+    manager = manager_of(base, prepare=prepare)
+    manager.load()
+    os.mkdir(os.path.join(base, "2"))
+    manager.poll()
+    assert seen == ["LOADING", [], "LOADING", [1]]
+
+
+def test_load_events_say_how_long_the_load_took(tmp_path, loader):
+    events = []
+    loader.broken[2] = ResourceExhaustedError("no memory")
+    base = base_with(tmp_path, 1, 2)
+    manager = manager_of(base, "all", on_event=events.append)
+    manager.poll()
+    shutil.rmtree(os.path.join(base, "1"))
+    manager.poll()
+    assert [(e.version, e.kind, e.code) for e in events] == [
+        (1, "load", "OK"),
+        (2, "load", "RESOURCE_EXHAUSTED"),
+        (1, "unload", "OK"),
+    ]
+    assert all(0 <= e.seconds < 60 for e in events)
+    assert events[2].seconds == 0.0  # an unload has no duration to report
+
+
+def test_a_model_moved_to_another_base_path_is_loaded_from_there(tmp_path, loader):
+    old, new = base_with(tmp_path, 1, name="old"), base_with(tmp_path, 1, name="new")
+    manager = manager_of(old)
+    manager.load()
+    manager.reload_config(config_of({"m": new}))
+    assert manager.get("m").path == os.path.join(new, "1")
+    assert loader.calls == [("m", 1), ("m", 1)]
+
+
+def test_a_short_relative_base_path_is_hidden_but_one_letter_is_not(tmp_path, loader, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base_with(tmp_path, 1, name="md")
+    loader.broken[1] = ResourceExhaustedError("cannot map md/1 into memory")
+    manager = manager_of("md")
+    manager.poll()
+    assert manager.version_states("m")[0].error_message == (
+        "cannot map <base path of m>/1 into memory"
+    )
+    base_with(tmp_path, 1, name="q")
+    loader.broken[1] = ResourceExhaustedError(f"quota: {tmp_path}/q/1")
+    one_letter = manager_of("q")
+    one_letter.poll()  # its full path is hidden, but not every letter q of the message
+    assert one_letter.version_states("m")[0].error_message == "quota: <base path of m>/1"
