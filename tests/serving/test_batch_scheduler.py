@@ -339,3 +339,24 @@ def test_a_scheduler_never_stopped_does_not_keep_the_process_alive(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run([sys.executable, "-c", program], env=env, timeout=60, check=False)
     assert done.returncode == 0
+
+
+def test_each_partial_batch_runs_at_its_own_timeout_whatever_queue_it_is_in():
+    # Queue "a" comes first, but after its full batch is taken its next batch is younger
+    # than queue "b"'s: the thread must wake for b's batch, not sleep until a's.
+    held = Held(max_batch_size=8, batch_timeout_micros=3_000_000)
+    try:
+        run = Doubler()
+        full = held.submit("a", run, rows(0, 8))
+        young_b = held.submit("b", run, rows(1, 1))
+        b_sent = time.monotonic()
+        time.sleep(2.5)
+        younger_a = held.submit("a", run, rows(2, 1))
+        held.release()
+        full.result(60)
+        young_b.result(60)
+        b_waited = time.monotonic() - b_sent
+        younger_a.result(60)
+    finally:
+        held.close()
+    assert 3.0 <= b_waited < 4.5, b_waited  # its own 3 s, not a's 5.5 s
