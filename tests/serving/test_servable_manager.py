@@ -102,7 +102,7 @@ def test_the_version_policy_picks_what_is_served(tmp_path, loader, policy, serve
     assert manager.is_ready("m")
 
 
-def test_a_new_version_is_served_and_the_old_one_retired_at_the_next_poll(tmp_path, loader):
+def test_a_new_version_is_served_and_the_old_one_retired_at_the_next_poll(tmp_path, loader, capfd):
     events, changes = [], []
     base = base_with(tmp_path, 1)
     manager = manager_of(base, on_event=events.append, on_change=lambda: changes.append(1))
@@ -120,6 +120,9 @@ def test_a_new_version_is_served_and_the_old_one_retired_at_the_next_poll(tmp_pa
     assert all(isinstance(e, LoadEvent) and e.model == "m" and e.seconds >= 0 for e in events)
     assert len(changes) >= 3  # LOADING, AVAILABLE, and the retirement were each published
     assert loaded.version == 1  # a request holding the old version still has it
+    log = capfd.readouterr().err
+    assert "Successfully loaded servable version 2 of model m" in log
+    assert "Unloading servable version 1 of model m" in log
     manager.poll()
     assert len(loader.calls) == 2  # nothing new: nothing loaded again
 
@@ -154,7 +157,7 @@ def test_a_version_that_fails_to_load_never_replaces_the_served_one(tmp_path, lo
     )
 
 
-def test_a_failed_load_raises_with_where_and_why_when_strict(tmp_path, loader):
+def test_a_failed_load_raises_with_where_and_why_when_strict(tmp_path, loader, capfd):
     base = base_with(tmp_path, 1, 2)
     loader.broken[2] = ResourceExhaustedError("no memory")
     manager = manager_of(base, "all")
@@ -164,6 +167,7 @@ def test_a_failed_load_raises_with_where_and_why_when_strict(tmp_path, loader):
     assert caught.value.message == (
         f"Failed to load servable version 2 of model m from {base}/2: no memory"
     )
+    assert caught.value.message in capfd.readouterr().err  # the log keeps the path
     assert manager.loaded_versions("m") == [1]  # what loaded stays loaded
     # Not all wanted versions serve, so none is retired for the policy's sake either.
     assert states(manager) == [(1, "AVAILABLE"), (2, "END")]
@@ -296,7 +300,7 @@ def test_a_label_on_an_unavailable_version_fails_the_load_unless_allowed(tmp_pat
         allowed.get("m", label="stable")
 
 
-def test_reloading_the_config_unloads_unlisted_models_and_loads_new_ones(tmp_path, loader):
+def test_reloading_the_config_unloads_unlisted_models_and_loads_new_ones(tmp_path, loader, capfd):
     a, b = base_with(tmp_path, 1, name="a"), base_with(tmp_path, 5, name="b")
     events = []
     manager = ServableManager(config_of({"a": a}), on_event=events.append)
@@ -309,6 +313,7 @@ def test_reloading_the_config_unloads_unlisted_models_and_loads_new_ones(tmp_pat
     assert manager.get("b").version == 5 and manager.model_names() == ["a", "b"]
     assert not manager.is_ready("a") and manager.loaded_versions("a") == []
     assert states(manager, "a") == [(1, "END")]  # status keeps the END row
+    assert "Unloading model a: no longer in the model config" in capfd.readouterr().err
     assert [(e.model, e.version, e.kind) for e in events] == [
         ("a", 1, "load"),
         ("a", 1, "unload"),
@@ -417,6 +422,11 @@ def test_a_version_is_loading_in_status_and_not_served_until_warmed_up(tmp_path,
     manager.load()
     os.mkdir(os.path.join(base, "2"))
     manager.poll()
+    assert seen == ["LOADING", [], "LOADING", [1]]
+    # Versions loading together: each serves as soon as it is ready, not when all are.
+    seen.clear()
+    manager = manager_of(base_with(tmp_path, 1, 2, name="both"), "all", prepare=prepare)
+    manager.load()
     assert seen == ["LOADING", [], "LOADING", [1]]
 
 
