@@ -360,3 +360,23 @@ def test_each_partial_batch_runs_at_its_own_timeout_whatever_queue_it_is_in():
     finally:
         held.close()
     assert 3.0 <= b_waited < 4.5, b_waited  # its own 3 s, not a's 5.5 s
+
+
+def test_stop_waits_its_timeout_in_all_not_per_thread():
+    gate = threading.Event()
+    scheduler = BatchScheduler(BatchingOptions(max_batch_size=1, num_batch_threads=3))
+    with ThreadPoolExecutor(3) as pool:
+        running = [
+            pool.submit(scheduler.run, "m", key, Doubler(gate), {"x": rows(0, 1)}) for key in "abc"
+        ]
+        deadline = time.monotonic() + 30
+        while scheduler._queues and time.monotonic() < deadline:  # all three taken
+            time.sleep(0.005)
+        start = time.monotonic()
+        assert scheduler.stop(0.1) is False
+        waited = time.monotonic() - start
+        gate.set()
+        for future in running:
+            future.result(60)
+    assert waited < 2.0, waited  # not a second or more for each thread past the deadline
+    assert scheduler.stop(60)
