@@ -123,6 +123,7 @@ def test_a_new_version_is_served_and_the_old_one_retired_at_the_next_poll(tmp_pa
     log = capfd.readouterr().err
     assert "Successfully loaded servable version 2 of model m" in log
     assert "Unloading servable version 1 of model m" in log
+    assert "No versions of servable" not in log  # said only when there is nothing to serve
     manager.poll()
     assert len(loader.calls) == 2  # nothing new: nothing loaded again
 
