@@ -82,12 +82,16 @@ TESTS: dict[str, list[str]] = {
     ],
     "serving/errors.py": ["tests/serving/test_http_status_of_error_codes.py"],
     "serving/_tensor_proto.py": _CODEC,
-    "serving/_json_tensor.py": _JSON,
+    "serving/_json_tensor.py": ["tests/serving/test_json_tensor.py", *_JSON],
     "serving/_json_document.py": ["tests/serving/test_json_document.py", *_JSON],
-    "serving/_json_decode.py": _JSON,
+    "serving/_json_decode.py": [
+        "tests/serving/test_json_decode.py",
+        "tests/serving/test_json_tensor.py",
+        *_JSON,
+    ],
     "serving/_json_encode.py": _JSON,
-    "serving/rest.py": _REST,
-    "serving/_rest_exchange.py": _REST,
+    "serving/rest.py": ["tests/serving/test_rest_server.py", *_REST],
+    "serving/_rest_exchange.py": ["tests/serving/test_rest_exchange.py", *_REST],
     "pg_keras/physics/fields.py": [
         "tests/physics/test_fields.py",
         "tests/physics/test_poisson.py",
@@ -107,8 +111,14 @@ TESTS: dict[str, list[str]] = {
     ],
     "pg_keras/export/_export.py": ["tests/test_export.py"],
     "pg_keras/export/_module.py": ["tests/test_export.py"],
-    "serving/manager.py": ["tests/serving/test_serving_lifecycle.py"],
-    "serving/batching.py": ["tests/serving/test_serving_batching.py"],
+    "serving/manager.py": [
+        "tests/serving/test_servable_manager.py",
+        "tests/serving/test_serving_lifecycle.py",
+    ],
+    "serving/batching.py": [
+        "tests/serving/test_batch_scheduler.py",
+        "tests/serving/test_serving_batching.py",
+    ],
 }
 
 #: Modules of the core this harness leaves out, and why (none now: serving/rest.py, left out

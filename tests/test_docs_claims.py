@@ -69,7 +69,7 @@ def tables(path: pathlib.Path):
             while k < len(lines) and lines[k].startswith("|"):
                 rows.append(cells(lines[k]))
                 k += 1
-            yield start + 1, header, rows, "\n".join(lines[max(0, start - 40) : start])
+            yield start + 1, header, rows, "\n".join(lines[max(0, start - 80) : start])
         else:
             k += 1
 
