@@ -185,6 +185,21 @@ def test_a_comparison_that_reaches_another_gets_the_steps_to_its_reference_final
     assert steps_to_reach(main_report, 2.5) == {"adjoint": None, "pg": 100}
 
 
+def test_a_comparison_that_reaches_one_the_experiment_lacks_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"Received: reaches='adam-gp'") as error:
+        Experiment(
+            name="e",
+            problem="heat",
+            section="",
+            comparisons=(
+                Comparison("adam-pg", ("adjoint",), {"long": Horizon(10, (0,))}),
+                Comparison("lbfgs-pg", ("lbfgs",), {"long": Horizon(10, (0,))}, reaches="adam-gp"),
+            ),
+            checkpoints=(),
+        )
+    assert "'lbfgs-pg'" in str(error.value) and "(adam-pg, lbfgs-pg)" in str(error.value)
+
+
 def test_at_step_takes_the_earlier_point_on_a_tie_and_refuses_an_empty_curve():
     assert at_step([[50, 1.0], [70, 2.0]], 60) == (50, 1.0)
     assert at_step([[50, 1.0], [70, 2.0]], 65) == (70, 2.0)

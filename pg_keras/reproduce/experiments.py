@@ -129,6 +129,16 @@ class Experiment:
     paper: Mapping = dataclasses.field(default_factory=dict)
     tiny_spec: Mapping = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self):
+        names = [comparison.name for comparison in self.comparisons]
+        for comparison in self.comparisons:
+            if comparison.reaches is not None and comparison.reaches not in names:
+                raise ValueError(
+                    f"Expected `reaches` of comparison {comparison.name!r} to name another "
+                    f"comparison of experiment {self.name!r} ({', '.join(names)}). "
+                    f"Received: reaches={comparison.reaches!r}"
+                )
+
     def runs(self, horizon: str) -> tuple[Comparison, ...]:
         """The comparisons that run at `horizon`."""
         return tuple(c for c in self.comparisons if horizon in c.horizons)
