@@ -15,7 +15,11 @@ _MAX_DEBUG_CHARS = 256
 
 
 def debug_string(value: object) -> str:
-    """`value` as compact JSON for an error message, truncated like the real server's."""
+    """`value` as compact JSON for an error message, cut to its first 256 characters.
+
+    The real server quotes the whole value (TF Serving's JsonValueToString does not cut it);
+    ours cuts it so that a many-megabyte bad value does not come back as a many-megabyte error.
+    """
     try:
         text = json.dumps(value, separators=(",", ":"), allow_nan=True, default=str)
     except (RecursionError, ValueError):  # nested too deeply, or a number too long to print
