@@ -110,15 +110,17 @@ def test_solve_cli_gd_writes_a_report(capsys, tmp_path):
     assert written["solver"] == "gd" and len(written["curve"]["iteration"]) == 3
 
 
-def test_compare_runs_both_schemes_from_one_start_and_the_pg_lowers_the_loss(tmp_path):
-    """The 300-step comparison of docs/fluid.md in miniature (5 steps, batch 4).
+def test_compare_runs_both_schemes_from_one_start_and_the_pg_leads(tmp_path):
+    """The 300-step comparison of docs/fluid.md in miniature (20 steps, batch 4).
 
     Step 1 is measured before the first update, so both schemes' first points are
     the same weights on the same batch; `zero_mae` (the error of predicting zero)
-    sits beside every point; the PG moves the network its own way and lowers the
-    marker loss. One short run shows no more than that; the report shows learning.
+    sits beside every point. Both schemes see the same batches, so their points
+    compare step by step: over the last 10 steps the PG's network is nearer the
+    true velocity and fits the marker better than the adjoint's (x_mae 0.92 and
+    y_loss 0.90 of the adjoint's; with the PG's sign flipped 1.20 and 1.08).
     """
-    argv = ["compare", "fluid", "--gradients", "adjoint,inverse-physics", "--steps", "5"]
+    argv = ["compare", "fluid", "--gradients", "adjoint,inverse-physics", "--steps", "20"]
     argv += ["--batch", "4", "--log-every", "1", "--calibration-batches", "1"]
     assert main([*argv, "--logdir", str(tmp_path), "--quiet", *TINY_ARGS]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
@@ -127,14 +129,15 @@ def test_compare_runs_both_schemes_from_one_start_and_the_pg_lowers_the_loss(tmp
     curves = {name: np.array(run["curve"]) for name, run in runs.items()}
     zeros = {name: np.array(run["extra_curves"]["zero_mae"]) for name, run in runs.items()}
     for name in runs:
-        assert curves[name].shape == (5, 3) and np.isfinite(curves[name]).all(), name
-        assert zeros[name].shape == (5, 2) and (zeros[name][:, 1] > 0).all(), name
+        assert curves[name].shape == (20, 3) and np.isfinite(curves[name]).all(), name
+        assert zeros[name].shape == (20, 2) and (zeros[name][:, 1] > 0).all(), name
         assert np.isfinite(list(runs[name]["inference"].values())).all(), name
     np.testing.assert_array_equal(zeros["adjoint"], zeros["inverse-physics"])
     adjoint, pg = curves["adjoint"], curves["inverse-physics"]
     np.testing.assert_allclose(adjoint[0], pg[0], rtol=1e-5)
     assert not np.allclose(adjoint[1:, 1], pg[1:, 1], rtol=1e-3)
-    assert pg[-2:, 1].mean() < 0.8 * pg[0, 1], pg[:, 1]  # y_loss
+    late_pg, late_adjoint = pg[-10:, 1:].mean(axis=0), adjoint[-10:, 1:].mean(axis=0)
+    assert (late_pg < 0.97 * late_adjoint).all(), (late_pg, late_adjoint)  # y_loss, x_mae
 
 
 def test_spec_rejects_a_resolution_the_unet_cannot_pool():
