@@ -239,6 +239,12 @@ def test_health_check_and_watch_for_the_server_and_each_model(tls_server):
         listener = threading.Thread(target=listen)
         listener.start()
         try:
+            # Reload only once the watch has its first answer: a watch that reaches the
+            # server after the reload rightly hears only SERVICE_UNKNOWN (seen under load).
+            deadline = time.monotonic() + 10
+            while not heard and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert heard == [STATUS.SERVING]
             config = model_config.read_model_server_config(config_path)
             kept = model_server_config_pb2.ModelServerConfig()
             kept.model_config_list.config.add().CopyFrom(config.model_config_list.config[0])
