@@ -8,14 +8,11 @@ from pg_keras.problems import get_problem
 from scripts import fluid_adjoint_gradient, fluid_figures, fluid_table
 from tests.problems.test_fluid_problem import TINY, without_xla  # noqa: F401
 
-#: The shared tiny spec, simulated for 2 steps instead of 8: tracing the unrolled
-#: simulation dominates these tests' time.
-FAST = {**TINY, "steps": 2}
-SPEC_ARGS = [arg for key, value in FAST.items() for arg in ("--spec", f"{key}={value}")]
+SPEC_ARGS = [arg for key, value in TINY.items() for arg in ("--spec", f"{key}={value}")]
 
 
 def _save_untrained_networks(root):
-    problem = get_problem("fluid", FAST)
+    problem = get_problem("fluid", TINY)
     for scheme in ("adjoint", "inverse-physics"):
         network = problem.build_network()
         tf.train.Checkpoint(network=network).save(
