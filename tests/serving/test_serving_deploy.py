@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pathlib
 import urllib.request
 
 import pytest
@@ -194,9 +195,15 @@ def test_our_server_runs_on_the_deploy_files(tmp_path):
     server = ModelServer(dataclasses.replace(options, port=0, tensorflow_session_config_file=""))
     server.start()
     try:
-        name = server.manager.model_names()[0]
+        # Every shipped model is deployed, each at its latest version.
+        models = pathlib.Path(ROOT, "saved_models")
+        shipped = sorted(p.name for p in models.iterdir() if p.is_dir())
+        assert sorted(server.manager.model_names()) == shipped
         with Client(f"http://127.0.0.1:{server.rest_port}") as client:
-            assert client.status(name)[0].state == "AVAILABLE"
+            for name in shipped:
+                versions = [int(v.name) for v in (models / name).iterdir()]
+                (status,) = client.status(name)
+                assert (status.version, status.state) == (max(versions), "AVAILABLE"), name
         url = f"http://127.0.0.1:{server.rest_port}/monitoring/prometheus/metrics"
         with urllib.request.urlopen(url, timeout=30) as response:
             assert b":tensorflow:serving:request_count" in response.read()
