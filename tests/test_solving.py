@@ -1,6 +1,7 @@
 """Per-event solvers: recovery on noise-free events, status classification, the solve CLI."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -182,3 +183,39 @@ def test_compare_with_baseline_reports_crossings_and_extra_metrics(capsys, tmp_p
     assert wavepacket_figures.main(["--logdir", logdir, "--events", "2", "--out", str(figure)]) == 0
     assert figure.read_bytes()[:4] == b"\x89PNG"
     assert wavepacket_figures.main(["--logdir", str(tmp_path / "none")]) == 2
+
+
+class _TraceLog(WavePacketProblem):
+    """A wave packet whose simulator notes each time a graph traces it."""
+
+    log: list[str] = []
+
+    def simulate(self, x, context):
+        if tf.inside_function():
+            self.log.append("trace")
+        return super().simulate(x, context)
+
+
+@pytest.mark.parametrize(
+    "solver", ["gd", "tfp-lbfgs", "scipy-lbfgsb", "gauss-newton", "levenberg-marquardt"]
+)
+def test_a_solvers_clock_starts_after_its_graph_is_traced(quiet_problem, solver, monkeypatch):
+    """Table 1 compares solve times: tracing, seconds on a large graph, is not solving."""
+    from pg_keras.solving import solvers
+
+    problem, log = _TraceLog(quiet_problem.spec), []
+    monkeypatch.setattr(_TraceLog, "log", log)
+
+    class Clock:
+        @staticmethod
+        def perf_counter():
+            log.append("clock")
+            return time.perf_counter()
+
+    monkeypatch.setattr(solvers, "time", Clock)
+    batch = _batch(quiet_problem, [[127.0, 3.0], [128.5, 2.0]])
+    solve(problem, solver, batch, iterations=3)
+    clocks = [i for i, event in enumerate(log) if event == "clock"]
+    assert clocks and len(clocks) % 2 == 0, log
+    timed = [log[start:stop] for start, stop in zip(clocks[::2], clocks[1::2], strict=True)]
+    assert "trace" in log[: clocks[0]] and not any("trace" in span for span in timed), log

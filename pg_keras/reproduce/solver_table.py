@@ -9,8 +9,10 @@ solver's time per iteration (its wall time at the cap over the cap) times that c
 
 Both are timed two ways: all events in one call (`batched`: wall time over events) and
 one event per call (`single`, on the first `SolverTable.single` events, median). Network
-times are medians of warm calls; a solver's include tracing its `tf.function` once per
-call, which weighs most on short caps and on single events.
+times are medians of warm calls; a solver's is one solve, its graph traced before the
+clock starts (`pg_keras.solving`). Tables written before that change (the paper reports
+of 2026-12-06 and earlier) include one trace per solve, which weighs most on short caps
+and on single events.
 """
 
 from __future__ import annotations
