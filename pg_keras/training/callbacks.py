@@ -76,15 +76,17 @@ class CurveRecorder(keras.callbacks.Callback):
 class PeriodicCheckpoint(keras.callbacks.Callback):
     """Saves the checkpoint every `every` steps and, always, at the end of training.
 
-    `on_save(step)` runs after each save, so that what belongs with the
-    checkpoint (the learning curve so far) survives a kill too.
+    `before_save(step)` runs before each save and writes what belongs with the
+    checkpoint (the learning curve to `step`), so that every checkpoint on disk
+    has it: a kill between the two leaves a curve that reaches past the last
+    checkpoint, which resuming cuts back, never one that stops short of it.
     """
 
-    def __init__(self, manager: tf.train.CheckpointManager, every: int, on_save=None):
+    def __init__(self, manager: tf.train.CheckpointManager, every: int, before_save=None):
         super().__init__()
         self.manager = manager
         self.every = every
-        self.on_save = on_save
+        self.before_save = before_save
         self._last_saved = -1
 
     def _save(self, again: bool = False):
@@ -92,10 +94,10 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
         if getattr(self.model, "non_finite_stop", None) is not None:
             return  # keep the last good checkpoint
         if again or step != self._last_saved:
+            if self.before_save is not None:
+                self.before_save(step)
             self.manager.save(checkpoint_number=step)
             self._last_saved = step
-            if self.on_save is not None:
-                self.on_save(step)
 
     def on_train_batch_end(self, batch, logs=None):
         if int(self.model.step.numpy()) % self.every == 0:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
 import shutil
 import statistics
@@ -321,9 +322,11 @@ def train(
         recorder = CurveRecorder(writer, config.log_every)
 
         def save_curve(step):
-            if chief:
+            if chief:  # whole or not at all: a kill mid-write leaves the last curve
                 curve = points + [p for p in recorder.points if p["step"] <= step]
-                curve_path.write_text(json.dumps(curve) + "\n")
+                partial = curve_path.with_name(curve_path.name + ".partial")
+                partial.write_text(json.dumps(curve) + "\n")
+                os.replace(partial, curve_path)
 
         callbacks = [
             NonFiniteGuard(config.max_skipped_steps),
@@ -332,7 +335,7 @@ def train(
                 lambda: calibration_inputs(problem, config, config.calibration_batches),
                 verbose=verbose if chief else 0,
             ),
-            PeriodicCheckpoint(manager, config.checkpoint_every, on_save=save_curve),
+            PeriodicCheckpoint(manager, config.checkpoint_every, before_save=save_curve),
         ]
         if writer is not None:
             callbacks.append(FieldImages(writer, IMAGE_EVERY, config.seed))

@@ -1,6 +1,7 @@
 """Faults in training: non-finite steps are skipped and counted, long streaks stop the run
 with the last good checkpoint intact, and a SIGKILLed run resumes where it stopped."""
 
+import json
 import os
 import signal
 import subprocess
@@ -85,6 +86,30 @@ def test_a_long_streak_stops_with_a_message_and_keeps_the_good_checkpoint(poison
         np.testing.assert_allclose(kept, good, rtol=1e-6)
 
 
+def test_every_checkpoint_on_disk_already_has_its_curve(poisoned, tmp_path, monkeypatch):
+    """A kill right after a save must not leave a curve that stops short of the checkpoint
+    (resuming from it would leave a gap in the curve): the curve is written first."""
+    from pg_keras.training import run as run_module
+
+    poisoned(bad_from=10**9)
+    seen = []
+
+    class Watching(tf.train.CheckpointManager):
+        def save(self, checkpoint_number=None, **kwargs):
+            curve = tmp_path / "curve.json"
+            steps = [p["step"] for p in json.loads(curve.read_text())] if curve.exists() else []
+            seen.append((int(checkpoint_number), steps[-1] if steps else None))
+            return super().save(checkpoint_number=checkpoint_number, **kwargs)
+
+    def watching_manager(checkpoint, run_dir):
+        return Watching(checkpoint, str(run_dir / "checkpoints"), max_to_keep=2)
+
+    monkeypatch.setattr(run_module, "checkpoint_manager", watching_manager)
+    train(config(steps=30), tmp_path, verbose=0)
+    assert seen == [(10, 10), (20, 20), (30, 30), (30, 30)], seen
+    assert not list(tmp_path.glob("*.partial"))
+
+
 def _train_command(run_dir):
     return [
         sys.executable, "-m", "pg_keras.cli", "train", "sin", "--gradient", "inverse-physics",
@@ -117,7 +142,5 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
         assert tf.train.latest_checkpoint(str(tmp_path / name / "checkpoints")).endswith("-6000")
     for a, b in zip(network_weights(killed), network_weights(tmp_path / "whole"), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    import json
-
     steps = [p["step"] for p in json.loads((killed / "curve.json").read_text())]
     assert steps == list(range(50, 6001, 50)), "the curve must continue without gaps or repeats"
