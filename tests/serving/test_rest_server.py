@@ -6,6 +6,7 @@ shutdown."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 import http.client
 import inspect
@@ -305,7 +306,9 @@ def test_the_deadline_is_timeout_in_ms_milliseconds_from_one_up(serve, timeout_i
     server._api.answer = Answers(delay_s=delay_s)
     start = time.monotonic()
     status, _, body = call(server, "POST", "/v1/models/m:predict", b"{}")
-    assert (status, json.loads(body)) == (504, {"error": "Deadline Exceeded"})
+    # 1 ms may already pass while the body is read (400, "not received within"), under load
+    deadlines = {504: "Deadline Exceeded", 400: "Request body not received within 0.001 s"}
+    assert json.loads(body)["error"].startswith(deadlines[status])
     assert time.monotonic() - start >= timeout_in_ms / 1000.0  # never before it
 
 
@@ -379,11 +382,16 @@ def test_a_stopped_server_holds_no_file_descriptors(tmp_path):
     """A process that starts and stops servers (tests, reloads) and keeps the objects does not
     run out of descriptors: a stopped server's socket and event loop are closed."""
     servers = [RestServer(manager(tmp_path), port=0) for _ in range(5)]
-    before = len(os.listdir("/proc/self/fd"))
+
+    def open_descriptors():
+        gc.collect()  # earlier tests' garbage closing its sockets must not count here
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_descriptors()
     for server in servers:
         server.start()
         assert server.stop() is True
-    assert len(os.listdir("/proc/self/fd")) <= before - len(servers)  # their sockets too
+    assert open_descriptors() <= before - len(servers)  # their sockets too
 
 
 def test_stop_without_a_grace_cuts_a_running_call_off_at_once(tmp_path):
@@ -466,6 +474,9 @@ def test_stop_drops_queued_calls_and_leaves_no_compute_thread(tmp_path):
     server = RestServer(manager(tmp_path), port=0, num_threads=1, timeout_in_ms=0)
     server.start()
     release, outcomes, clients = _held_calls(server, 2)
+    deadline = time.monotonic() + 30  # the second call waits in the compute queue
+    while server._pool._work_queue.qsize() < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
     try:
         assert server.stop() is False
     finally:
@@ -517,3 +528,18 @@ def test_a_refused_body_frees_its_place(serve):
         assert call(server, "POST", "/v1/models/m:predict", b"[" * 100)[0] == 413
     assert server.busy == 0
     assert call(server, "POST", "/v1/models/m:predict", b"{}")[0] == 200
+
+
+def test_answers_keep_the_connection_open_for_the_next_request(serve):
+    """HTTP/1.1 keep-alive, as TF Serving: a client reuses one connection for its calls."""
+    server = serve()
+    server._api.answer = Answers()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        for method, path in [("GET", "/v1/models/m"), ("POST", "/v1/models/m:predict")] * 2:
+            connection.request(method, path, b"{}")
+            response = connection.getresponse()
+            response.read()
+            assert not response.will_close, (method, path)
+    finally:
+        connection.close()
