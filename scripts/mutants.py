@@ -110,7 +110,11 @@ TESTS: dict[str, list[str]] = {
         "tests/training/test_faults.py",
         "tests/training/test_run.py",
     ],
-    "pg_keras/export/_export.py": ["tests/test_export_versions.py", "tests/test_export.py"],
+    "pg_keras/export/_export.py": [
+        "tests/test_export_versions.py",
+        "tests/test_export.py",
+        "tests/test_export_served_dtype.py",
+    ],
     "pg_keras/export/_module.py": ["tests/test_export.py"],
     "serving/manager.py": [
         "tests/serving/test_servable_manager.py",

@@ -50,6 +50,11 @@ def test_laplacian_rejects_bad_input():
         fields.laplacian(tf.zeros([1, 3, 3]), 1.0, "neumann")
     with pytest.raises(ValueError, match=r"\[batch, ny, nx\].*shape=\(3, 3\)"):
         fields.laplacian(tf.zeros([3, 3]))
+    # ny and nx must be known when traced (the stencils and spectra are built from them).
+    for shape in ([2, None, 4], [2, 4, None]):
+        traced = tf.function(fields.laplacian, input_signature=[tf.TensorSpec(shape, tf.float32)])
+        with pytest.raises(ValueError, match=r"static ny, nx\. Received: shape=\(2, "):
+            traced.get_concrete_function()
 
 
 def test_cg_solves_each_example_and_reports():
