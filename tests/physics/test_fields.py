@@ -82,6 +82,18 @@ def test_cg_rejects_bad_settings():
         fields.conjugate_gradient(neg_laplacian, tf.zeros([1, 2, 2]), max_iterations=0)
     with pytest.raises(ValueError, match="rtol=0.*atol=0"):
         fields.conjugate_gradient(neg_laplacian, tf.zeros([1, 2, 2]), rtol=0.0)
+    # The edges are allowed: one iteration, and an absolute tolerance alone.
+    b = random_field([1, 3, 3], seed=1)
+    once = fields.conjugate_gradient(neg_laplacian, b, max_iterations=1)
+    assert once.num_iterations.numpy().tolist() == [1]
+    exact = fields.conjugate_gradient(neg_laplacian, b, rtol=0.0, atol=1e-9)
+    assert exact.converged.numpy().all()
+
+
+def test_half_spectrum_keeps_the_columns_rfft2_keeps():
+    values = np.arange(24.0).reshape(4, 6)
+    np.testing.assert_array_equal(fields.half_spectrum(values), values[:, :4])
+    assert np.fft.rfft2(values).shape == fields.half_spectrum(values).shape
 
 
 def solve(b):
