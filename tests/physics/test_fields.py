@@ -151,3 +151,18 @@ def test_linear_solve_warm_start_is_used_forward_and_leaves_the_gradient():
     theoretical, _ = tf.test.compute_gradient(warm_solve, [b])
     reference, _ = tf.test.compute_gradient(solve, [b])
     np.testing.assert_allclose(theoretical[0], reference[0], atol=1e-8)
+
+
+def test_cg_stops_relative_to_the_right_hand_side_or_at_the_absolute_tolerance():
+    """`‖r‖ ≤ rtol·‖b‖ + atol`: scaling b scales the solve and leaves its iterations alone,
+    and an absolute tolerance of rtol·‖b‖ stops where the relative one does."""
+    b = random_field([1, 5, 6], seed=2)
+    small = fields.conjugate_gradient(neg_laplacian, b, rtol=1e-4)
+    large = fields.conjugate_gradient(neg_laplacian, 1e3 * b, rtol=1e-4)
+    np.testing.assert_array_equal(large.num_iterations, small.num_iterations)
+    np.testing.assert_allclose(large.position, 1e3 * small.position.numpy(), rtol=1e-9)
+    norm = float(tf.norm(b))
+    for rtol, atol in [(0.0, 1e-4 * norm), (0.5e-4, 0.5e-4 * norm)]:  # the two add up
+        mixed = fields.conjugate_gradient(neg_laplacian, b, rtol=rtol, atol=atol)
+        np.testing.assert_array_equal(mixed.num_iterations, small.num_iterations)
+        assert mixed.converged.numpy().all()
