@@ -207,3 +207,19 @@ def test_a_train_step_learns_batch_statistics_and_evaluation_only_reads_them():
     model.test_step(batch)
     for kept, variable in zip(moving, norm.non_trainable_variables, strict=True):
         np.testing.assert_array_equal(variable.numpy(), kept)
+
+
+def test_supervised_loss_sums_over_every_cell_of_a_field():
+    """For a problem whose x is a field ([batch, ny, nx], heat), the supervised loss is half
+    the squared distance over every cell, averaged over the batch."""
+    spec = {"ny": 16, "nx": 16, "max_half_size": 4.0, "levels": 2, "filters": 4, "nu_t": 2.0}
+    problem = get_problem("heat", spec)
+    keras.utils.set_random_seed(0)
+    model = PhysicsModel(problem, problem.build_network(), Scheme("test", Supervised()))
+    model.compile(optimizer=keras.optimizers.SGD(RATE))
+    model.optimizer.build(model.network.trainable_variables)
+    batch = problem.generate(2, tf.constant([0, 1], tf.int64))
+    x = problem.predict_x(model.network, batch, training=True).numpy()
+    labels = problem.supervised_labels(batch).numpy()
+    expected = 0.5 * np.sum((x - labels) ** 2) / 2
+    np.testing.assert_allclose(float(model.train_step(batch)["loss"]), expected, rtol=1e-4)
