@@ -106,10 +106,15 @@ TESTS: dict[str, list[str]] = {
     ],
     "pg_keras/training/model.py": [
         "tests/training/test_physics_model.py",
+        "tests/training/test_physics_model_mirrored.py",
         "tests/training/test_faults.py",
         "tests/training/test_run.py",
     ],
-    "pg_keras/export/_export.py": ["tests/test_export.py"],
+    "pg_keras/export/_export.py": [
+        "tests/test_export_versions.py",
+        "tests/test_export.py",
+        "tests/test_export_served_dtype.py",
+    ],
     "pg_keras/export/_module.py": ["tests/test_export.py"],
     "serving/manager.py": [
         "tests/serving/test_servable_manager.py",
@@ -121,9 +126,16 @@ TESTS: dict[str, list[str]] = {
     ],
 }
 
-#: Modules of the core this harness leaves out, and why (none now: serving/rest.py, left out
-#: while it was being rewritten, is mapped since its split into rest.py and _rest_exchange.py).
-LEFT_OUT: dict[str, str] = {}
+#: Modules of the core this harness leaves out, and why (serving/rest.py, left out while it
+#: was being rewritten, is mapped since its split into rest.py and _rest_exchange.py).
+LEFT_OUT: dict[str, str] = {
+    "pg_keras/physics/fluid/": (
+        "not run yet: a package of 10 modules (about 1000 lines) written after this map; its "
+        "tests (tests/physics/test_fluid.py) take about two minutes a run on the shared 2 "
+        "cores, which every surviving mutant pays, so each module needs a fast test file "
+        "mapped first (projection.py, loss.py and stencils.py, the smallest, first)"
+    ),
+}
 
 
 def run_module(

@@ -56,6 +56,7 @@ from serving.errors import (
 from serving.limits import AdmissionGate, RequestLimits
 from serving.manager import ServableManager
 from serving.monitoring import Metrics
+from serving.options import ServerOptions
 from serving.v2 import V2Api
 
 __all__ = ["RestApi", "RestLimits", "RestServer", "Route"]
@@ -67,16 +68,20 @@ Route = Callable[[str], tuple[int, bytes, str]]
 _V1_PATH = re.compile(r"/v1/.*", re.IGNORECASE)
 _CORS_ORIGIN = re.compile(r"https?://")
 
+#: The command line's defaults (TF Serving's for its own flags): a server made here without
+#: arguments answers as `pg-model-server` started without flags.
+_FLAGS = ServerOptions()
+
 
 @dataclasses.dataclass(frozen=True)
 class RestLimits:
     """What connections may ask of the REST server (the `--pg_rest_*` flags)."""
 
-    max_body_bytes: int = 64 * 2**20
-    max_connections: int = 1024
-    idle_timeout_s: float = 30.0
-    write_timeout_s: float = 30.0
-    max_queued_requests: int = 16
+    max_body_bytes: int = _FLAGS.pg_rest_max_body_bytes
+    max_connections: int = _FLAGS.pg_rest_max_connections
+    idle_timeout_s: float = _FLAGS.pg_rest_idle_timeout_seconds
+    write_timeout_s: float = _FLAGS.pg_rest_write_timeout_seconds
+    max_queued_requests: int = _FLAGS.pg_max_queued_requests
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -98,13 +103,13 @@ class RestServer:
     def __init__(
         self,
         manager: ServableManager,
-        host: str = "127.0.0.1",
-        port: int = 8501,
-        num_threads: int = 16,
-        timeout_in_ms: int = 30000,
-        enable_cors: bool = False,
-        check_method_name: bool = False,
-        verbose: bool = False,
+        host: str = _FLAGS.bind_address,
+        port: int = _FLAGS.rest_api_port,
+        num_threads: int = _FLAGS.rest_api_num_threads,
+        timeout_in_ms: int = _FLAGS.rest_api_timeout_in_ms,
+        enable_cors: bool = _FLAGS.rest_api_enable_cors_support,
+        check_method_name: bool = _FLAGS.enable_signature_method_name_check,
+        verbose: bool = _FLAGS.verbose,
         metrics: Metrics | None = None,
         routes: Mapping[str, Route] | None = None,
         limits: RestLimits | None = None,

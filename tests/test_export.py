@@ -132,6 +132,9 @@ def test_layout_and_assets(run_dir, version_dir):
     np.testing.assert_array_equal(tf.make_ndarray(defs["refine"].defaults["iterations"]), [1])
     # Only the version: the staging directory was renamed, not left beside it.
     assert sorted(p.name for p in version_dir.parent.iterdir()) == ["1"]
+    # Readable by a server running as another user (the staging directory was made 0700).
+    for path in [version_dir, *version_dir.rglob("*")]:
+        assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o644), path
 
 
 @pytest.mark.parametrize("tag, a", [("small", A_SMALL), ("batch", A_BATCH)])
@@ -162,6 +165,32 @@ def test_refine_lowers_the_residual(reloaded):
         assert np.all(refined <= raw + 1e-6)
         # The analytic inverse jumps onto an exact minimum (float32 rounding aside).
         assert refined.max() < 1e-6
+
+
+def test_an_export_that_fails_midway_leaves_nothing_behind(run_dir, tmp_path, monkeypatch):
+    """A server polling the model's directory never meets a half-written version, nor does
+    a failed export leave its staging directory there."""
+    from pg_keras.export import _export
+
+    def full_disk(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(_export, "write_warmup_requests", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        export_run(run_dir, "sin", tmp_path)
+    assert list((tmp_path / "sin").iterdir()) == []
+
+
+def test_an_export_under_a_private_umask_is_still_readable_by_a_server(run_dir, tmp_path):
+    """TF Serving often runs as another user: the version's directories are 0755 and its
+    files 0644 whatever the exporting process's umask."""
+    old = os.umask(0o077)
+    try:
+        version = export_run(run_dir, "sin", tmp_path)
+    finally:
+        os.umask(old)
+    for path in [version, *version.rglob("*")]:
+        assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o644), path
 
 
 def test_refine_rejects_a_negative_iteration_count(version_dir):

@@ -202,8 +202,10 @@ class PhysicsModel(keras.Model):
             value = tf.cast(value, tf.float32)
             self.trackers[name].update_state(tf.where(ok, value, 0.0), sample_weight=weight)
 
-        replicas = num_replicas() if self.reduction == "mean" else 1
-        update("loss", loss * tf.cast(replicas, loss.dtype))
+        # Each replica's loss is its share of the global objective, and the tracker averages
+        # the replicas' values: times the replica count, that is the global objective, for a
+        # mean (Σ own / global batch) as for a sum (Σ own).
+        update("loss", loss * tf.cast(num_replicas(), loss.dtype))
         update("y_loss", tf.reduce_mean(self.problem.y_loss(y, y_target)))
         update("x_mae", tf.reduce_mean(self.problem.x_error(x, batch)))
         self._update_extra_metrics(x, batch, ok)

@@ -50,6 +50,11 @@ def test_laplacian_rejects_bad_input():
         fields.laplacian(tf.zeros([1, 3, 3]), 1.0, "neumann")
     with pytest.raises(ValueError, match=r"\[batch, ny, nx\].*shape=\(3, 3\)"):
         fields.laplacian(tf.zeros([3, 3]))
+    # ny and nx must be known when traced (the stencils and spectra are built from them).
+    for shape in ([2, None, 4], [2, 4, None]):
+        traced = tf.function(fields.laplacian, input_signature=[tf.TensorSpec(shape, tf.float32)])
+        with pytest.raises(ValueError, match=r"static ny, nx\. Received: shape=\(2, "):
+            traced.get_concrete_function()
 
 
 def test_cg_solves_each_example_and_reports():
@@ -77,6 +82,18 @@ def test_cg_rejects_bad_settings():
         fields.conjugate_gradient(neg_laplacian, tf.zeros([1, 2, 2]), max_iterations=0)
     with pytest.raises(ValueError, match="rtol=0.*atol=0"):
         fields.conjugate_gradient(neg_laplacian, tf.zeros([1, 2, 2]), rtol=0.0)
+    # The edges are allowed: one iteration, and an absolute tolerance alone.
+    b = random_field([1, 3, 3], seed=1)
+    once = fields.conjugate_gradient(neg_laplacian, b, max_iterations=1)
+    assert once.num_iterations.numpy().tolist() == [1]
+    exact = fields.conjugate_gradient(neg_laplacian, b, rtol=0.0, atol=1e-9)
+    assert exact.converged.numpy().all()
+
+
+def test_half_spectrum_keeps_the_columns_rfft2_keeps():
+    values = np.arange(24.0).reshape(4, 6)
+    np.testing.assert_array_equal(fields.half_spectrum(values), values[:, :4])
+    assert np.fft.rfft2(values).shape == fields.half_spectrum(values).shape
 
 
 def solve(b):
@@ -134,3 +151,18 @@ def test_linear_solve_warm_start_is_used_forward_and_leaves_the_gradient():
     theoretical, _ = tf.test.compute_gradient(warm_solve, [b])
     reference, _ = tf.test.compute_gradient(solve, [b])
     np.testing.assert_allclose(theoretical[0], reference[0], atol=1e-8)
+
+
+def test_cg_stops_relative_to_the_right_hand_side_or_at_the_absolute_tolerance():
+    """`‖r‖ ≤ rtol·‖b‖ + atol`: scaling b scales the solve and leaves its iterations alone,
+    and an absolute tolerance of rtol·‖b‖ stops where the relative one does."""
+    b = random_field([1, 5, 6], seed=2)
+    small = fields.conjugate_gradient(neg_laplacian, b, rtol=1e-4)
+    large = fields.conjugate_gradient(neg_laplacian, 1e3 * b, rtol=1e-4)
+    np.testing.assert_array_equal(large.num_iterations, small.num_iterations)
+    np.testing.assert_allclose(large.position, 1e3 * small.position.numpy(), rtol=1e-9)
+    norm = float(tf.norm(b))
+    for rtol, atol in [(0.0, 1e-4 * norm), (0.5e-4, 0.5e-4 * norm)]:  # the two add up
+        mixed = fields.conjugate_gradient(neg_laplacian, b, rtol=rtol, atol=atol)
+        np.testing.assert_array_equal(mixed.num_iterations, small.num_iterations)
+        assert mixed.converged.numpy().all()

@@ -186,3 +186,46 @@ def test_the_solvers_defaults_are_the_documented_ones():
     # and from 1.5e-8 it stops once 1.5e-8 · 0.99^k <= 1e-8, at k = 41
     small = iterative.gradient_descent(lambda z: 0.5 * tf.reduce_sum(z**2, axis=1), start + 1.5e-8)
     assert small.converged.numpy().all() and small.num_iterations.numpy().tolist() == [41]
+
+
+@pytest.mark.parametrize(("start", "offset"), [(1e6, 3e-4), (0.0, 3e-20)])
+def test_levenberg_marquardt_stops_a_row_once_its_step_is_below_1e_10_of_x(start, offset):
+    # The docstring's "the step is below 1e-10 relative to `x`" (MINPACK's xtol; at x = 0,
+    # below 1e-10 · 1e-10). On r(x) = x − (x0 + offset) from λ = 1 the steps are offset/2,
+    # offset · 3/8 and offset · 9/80: relative to x, 1.5 · 1e-10, 1.125 · 1e-10 and then
+    # below 1e-10, where the row stops. Tolerance 0 leaves the step as the only criterion.
+    result = iterative.levenberg_marquardt(
+        lambda x: x - (start + offset),
+        tf.constant([[start]], tf.float64),
+        max_iterations=20,
+        damping=1.0,
+        tolerance=0.0,
+    )
+    steps = np.diff(result.trajectory.numpy()[:, 0, 0])
+    np.testing.assert_allclose(steps, offset * np.array([1 / 2, 3 / 8, 9 / 80]), rtol=1e-5)
+    assert result.converged.numpy().all() and result.num_iterations.numpy().tolist() == [3]
+
+
+def test_gradient_descent_stops_where_the_gradients_norm_equals_the_tolerance():
+    # "A row converges when ‖∇L‖ ≤ tolerance": on ½x² the gradient is x, so a row starting
+    # at x = tolerance has converged before any step (0.5: exact in binary).
+    result = iterative.gradient_descent(
+        lambda z: 0.5 * tf.reduce_sum(z**2, axis=1),
+        tf.constant([[0.5], [0.75]], tf.float64),
+        max_iterations=1,
+        tolerance=0.5,
+    )
+    assert result.converged.numpy().tolist() == [True, False]
+    assert result.num_iterations.numpy().tolist() == [0, 1]
+    np.testing.assert_allclose(result.position.numpy(), [[0.5], [0.75 * 0.99]], rtol=1e-15)
+
+
+def test_gradient_descents_trajectory_is_the_start_then_every_iterate():
+    result = iterative.gradient_descent(
+        lambda z: 0.5 * tf.reduce_sum(z**2, axis=1),
+        tf.constant([[1.0], [-2.0]], tf.float64),
+        max_iterations=3,
+        learning_rate=0.5,
+    )
+    expected = np.array([1.0, -2.0])[None, :, None] * 0.5 ** np.arange(4)[:, None, None]
+    np.testing.assert_array_equal(result.trajectory.numpy(), expected)

@@ -156,8 +156,70 @@ def test_calling_the_model_is_inference_and_it_arrives_built():
         [keras.Input((1,)), keras.layers.BatchNormalization(), keras.layers.Dense(1)]
     )
     model = PhysicsModel(problem, network, Scheme("test", GradientDescent()))
+    assert model.built  # before any call
     batch = batch_of(problem)
     inference = network(batch["a"], training=False)
     np.testing.assert_allclose(model(batch), inference, rtol=1e-6)
+    np.testing.assert_allclose(model.predict_x(batch), inference, rtol=1e-6)
     assert not np.allclose(network(batch["a"], training=True), inference, rtol=1e-3)
-    assert model.built
+
+
+class SinWithLargestX(type(get_problem("sin"))):
+    """A problem with a metric of its own (`extra_metric_names`): the largest |x| of a batch."""
+
+    extra_metric_names = ("largest_x",)
+
+    def extra_metrics(self, x, batch):
+        return {"largest_x": tf.fill([tf.shape(x)[0]], tf.reduce_max(tf.abs(x)))}
+
+
+def test_a_problems_own_metric_is_logged_as_a_mean_over_good_steps():
+    problem = SinWithLargestX()
+    keras.utils.set_random_seed(0)
+    model = PhysicsModel(problem, problem.build_network(), Scheme("test", GradientDescent()))
+    model.compile(optimizer=keras.optimizers.SGD(RATE))
+    model.optimizer.build(model.network.trainable_variables)
+    good = batch_of(problem)
+    largest = float(tf.reduce_max(tf.abs(problem.predict_x(model.network, good))))
+    logs = model.train_step(good)
+    np.testing.assert_allclose(float(logs["largest_x"]), largest, rtol=1e-6)
+    logs = model.train_step(batch_of(problem, poisoned=True))  # skipped: not in the mean
+    np.testing.assert_allclose(float(logs["largest_x"]), largest, rtol=1e-6)
+    assert model.test_step(good)["largest_x"] > 0
+
+
+def test_a_train_step_learns_batch_statistics_and_evaluation_only_reads_them():
+    """Batch norm in training mode during `train_step` (it normalises by the batch and moves
+    its moving statistics), in inference mode during `test_step` (it uses and keeps them)."""
+    problem = get_problem("sin")
+    keras.utils.set_random_seed(0)
+    network = keras.Sequential(
+        [keras.Input((1,)), keras.layers.BatchNormalization(momentum=0.5), keras.layers.Dense(1)]
+    )
+    model = PhysicsModel(problem, network, Scheme("test", GradientDescent()))
+    model.compile(optimizer=keras.optimizers.SGD(RATE))
+    model.optimizer.build(network.trainable_variables)
+    norm = network.layers[0]
+    batch = batch_of(problem)
+    model.train_step(batch)
+    np.testing.assert_allclose(norm.moving_mean.numpy(), 0.5 * batch["a"].numpy().mean(0), 1e-5)
+    moving = [v.numpy() for v in norm.non_trainable_variables]
+    model.test_step(batch)
+    for kept, variable in zip(moving, norm.non_trainable_variables, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), kept)
+
+
+def test_supervised_loss_sums_over_every_cell_of_a_field():
+    """For a problem whose x is a field ([batch, ny, nx], heat), the supervised loss is half
+    the squared distance over every cell, averaged over the batch."""
+    spec = {"ny": 16, "nx": 16, "max_half_size": 4.0, "levels": 2, "filters": 4, "nu_t": 2.0}
+    problem = get_problem("heat", spec)
+    keras.utils.set_random_seed(0)
+    model = PhysicsModel(problem, problem.build_network(), Scheme("test", Supervised()))
+    model.compile(optimizer=keras.optimizers.SGD(RATE))
+    model.optimizer.build(model.network.trainable_variables)
+    batch = problem.generate(2, tf.constant([0, 1], tf.int64))
+    x = problem.predict_x(model.network, batch, training=True).numpy()
+    labels = problem.supervised_labels(batch).numpy()
+    expected = 0.5 * np.sum((x - labels) ** 2) / 2
+    np.testing.assert_allclose(float(model.train_step(batch)["loss"]), expected, rtol=1e-4)
