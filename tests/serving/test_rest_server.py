@@ -247,16 +247,22 @@ def test_verbose_logs_each_answer(serve, capfd):
     assert "GET /nowhere 404" in err
 
 
-def test_stop_reports_whether_a_call_was_left_running(tmp_path):
-    server = RestServer(manager(tmp_path), port=0, timeout_in_ms=0)
-    server.start()
+def _hold_answers(server: RestServer) -> threading.Event:
+    """Makes every call on `server` compute until the returned event is set (at most 60 s)."""
     release = threading.Event()
 
     def held(method, path, body, still_wanted=None):
-        release.wait(30)
+        release.wait(60)
         return RestAnswer(200, b"{}", "OK")
 
     server._api.answer = held
+    return release
+
+
+def test_stop_reports_whether_a_call_was_left_running(tmp_path):
+    server = RestServer(manager(tmp_path), port=0, timeout_in_ms=0)
+    server.start()
+    release = _hold_answers(server)
 
     def predict():
         with contextlib.suppress(http.client.HTTPException, OSError):  # cut off by the stop
@@ -399,13 +405,7 @@ def test_stop_without_a_grace_cuts_a_running_call_off_at_once(tmp_path):
     and that call's client sees its connection closed rather than waiting on it."""
     server = RestServer(manager(tmp_path), port=0, timeout_in_ms=0)
     server.start()
-    release = threading.Event()
-
-    def held(method, path, body, still_wanted=None):
-        release.wait(60)
-        return RestAnswer(200, b"{}", "OK")
-
-    server._api.answer = held
+    release = _hold_answers(server)
     outcome = []
 
     def predict():
