@@ -21,7 +21,7 @@ above, with the batched run's iteration count.
 It also times one simulation step (batched, XLA) per example and per cell with
 each pressure solver (the exact FFT solve and the shared CG, warm-started),
 and each solve's share of the step, measured as the time saved by replacing
-it with a no-op solve.
+it with a no-op solve; the three are timed in turns, in this one process.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import argparse
 import pathlib
 import statistics
 import sys
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -84,12 +85,34 @@ def one_at_a_time(problem, infer, batch, table: dict, events: int, iterations: i
     return rows
 
 
+def in_turns(calls: dict, rounds: int) -> dict[str, list[float]]:
+    """Wall seconds of each call over `rounds` rounds, the calls taken in turns.
+
+    Every call runs once untimed first (tracing, compiling); then each round times
+    each call once, the order rotating by one every round, so that no variant is
+    always the first (or last) on a machine whose load drifts.
+    """
+    for call in calls.values():
+        call()
+    names = list(calls)
+    seconds = {name: [] for name in names}
+    for round_ in range(rounds):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            began = time.perf_counter()
+            calls[name]()
+            seconds[name].append(time.perf_counter() - began)
+    return seconds
+
+
 def step_timing(problem, batch_size: int, repeats: int) -> dict:
     """One XLA step on a batch, per pressure solver, and the solve's share of it.
 
     The step is timed from the state after one step, so CG is warm-started
-    from a real previous pressure, as in a simulation. A solver's share is
-    (its step time − the step time with a no-op solve) / its step time.
+    from a real previous pressure, as in a simulation. The three variants (FFT,
+    CG, a no-op solve) are timed in turns (`in_turns`), medians with ranges. A
+    solver's share is (its median step time − the no-op step's) / its median,
+    as measured (on a busy machine it can come out below zero).
     """
     spec = problem.spec
     batch = problem.generate(batch_size, tf.constant([99, -1], tf.int64))
@@ -109,13 +132,17 @@ def step_timing(problem, batch_size: int, repeats: int) -> dict:
         "cg": physics.conjugate_gradient_poisson(spec.cg_rtol),
         "no_projection": no_projection,
     }
-    timings = {}
-    for name, solver in solvers.items():
-        run = tf.function(
+    runs = {
+        name: tf.function(
             lambda s, solver=solver: physics.step(s, spec.dt, spec.dx, solver).marker,
             jit_compile=problem.physics_jit_compile,  # XLA, as in training
         )
-        timings[name] = warm_seconds(lambda run=run: run(state).numpy(), repeats)
+        for name, solver in solvers.items()
+    }
+    seconds = in_turns(
+        {name: lambda run=run: run(state).numpy() for name, run in runs.items()}, repeats
+    )
+    timings = {name: statistics.median(times) for name, times in seconds.items()}
     velocity = physics.advect_velocity(state.velocity, spec.dt, spec.dx, spec.correction)
     _, _, result = physics.make_incompressible(velocity, spec.dx, solvers["cg"], state.pressure)
     cg_iterations = float(tf.reduce_mean(tf.cast(result.num_iterations, tf.float32)))
@@ -125,15 +152,18 @@ def step_timing(problem, batch_size: int, repeats: int) -> dict:
         full = timings[name]
         rows[name] = {
             "step_ms_batch": 1e3 * full,
+            "step_ms_batch_spread": spread([1e3 * t for t in seconds[name]]),
             "step_ms_per_example": 1e3 * full / batch_size,
             "step_ns_per_cell": 1e9 * full / (batch_size * cells),
-            "solve_share": max(0.0, (full - timings["no_projection"]) / full),
+            "solve_share": (full - timings["no_projection"]) / full,
         }
     rows["cg"]["warm_start_iterations_mean"] = cg_iterations
     rows["cg"]["rtol"] = spec.cg_rtol
     return {
         "batch": batch_size,
+        "repeats": repeats,
         "no_projection_step_ms_batch": 1e3 * timings["no_projection"],
+        "no_projection_step_ms_batch_spread": spread([1e3 * t for t in seconds["no_projection"]]),
         "training_uses": spec.pressure_solver,
         **rows,
     }
@@ -157,7 +187,10 @@ def main(argv=None) -> int:
         "--single-iterations", type=int, default=3, help="solver iterations per event alone"
     )
     parser.add_argument(
-        "--step-repeats", type=int, default=10, help="timed calls per simulation step (median)"
+        "--step-repeats",
+        type=int,
+        default=30,
+        help="rounds of simulation-step timing, the solvers in turns (median and range)",
     )
     parser.add_argument("--out", type=pathlib.Path, default=None)
     add_spec_flag(parser)
