@@ -108,10 +108,12 @@ def evaluate_run(run_dir: str | pathlib.Path, batches: int = 4) -> dict:
     Training curves are measured inside the train step, where batch
     normalisation uses each batch's own statistics; a user's inference uses the
     running statistics instead. This evaluates the network as it is served, on
-    `batches` fresh batches that training never sees.
+    `batches` fresh batches that training never sees, with the problem's own
+    metrics (`extra_metric_names`, e.g. the fluid's `zero_mae`) on the same batches.
     """
     config, problem, model, _ = restore_run(run_dir, as_served=True)
     first = EVALUATION_STREAM
     dataset = make_dataset(problem, config.batch_size, config.seed, first, first + batches)
     logs = model.evaluate(dataset, steps=batches, verbose=0, return_dict=True)
-    return {"y_loss": float(logs["y_loss"]), "x_mae": float(logs["x_mae"])}
+    names = ("y_loss", "x_mae", *problem.extra_metric_names)
+    return {name: float(logs[name]) for name in names}

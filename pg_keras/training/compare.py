@@ -4,7 +4,7 @@ The report has one shape for every problem and benchmark:
 
     {"problem": ..., "steps": ..., "batch": ..., "seeds": [...],
      "results": {rule: {"final": {"y_loss", "x_mae"},          # medians over seeds
-                        "runs": [{"seed", "final", "inference": {"y_loss", "x_mae"},
+                        "runs": [{"seed", "final", "inference": {"y_loss", "x_mae", extras},
                                   "curve_columns": ["step", "y_loss", "x_mae"],
                                   "curve": [[step, y_loss, x_mae], ...]}],
                         "step_time_ms": {"median": ...}}}}
