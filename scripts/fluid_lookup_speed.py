@@ -5,7 +5,7 @@ the four single-value gathers it replaced (issue 18's speed work).
         --out docs/reports/fluid_lookup_speed.json
 
 Times `P` (the fluid's 8 steps, XLA-compiled as in training) on one batch of the fluid's
-data with each lookup, in turns (the order alternating every round), in one process; the
+data with each lookup, in turns (`pg_keras.benchmarks.turns`), in one process; the
 report holds medians and ranges, the load average before and after, and how far the two
 simulations' final markers lie apart in float32 and float64 (the lookups return the same
 values; XLA fuses the arithmetic around them differently, which MacCormack's clamp can
@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 
 from pg_keras.batch import X_TARGET
+from pg_keras.benchmarks.turns import time_in_turns
 from pg_keras.cli._args import add_spec_flag
 from pg_keras.physics import fluid as physics
 from pg_keras.physics.fluid import advection
@@ -83,13 +83,12 @@ def measure(problem, batch_size: int, repeats: int) -> dict:
         dtype: float(np.abs(m["corner_rows"] - m["four_gathers"]).max())
         for dtype, m in markers.items()
     }
-    times = {name: [] for name in simulations}
-    for round_ in range(repeats):
-        for name in list(simulations)[:: 1 if round_ % 2 == 0 else -1]:
-            start = time.perf_counter()
-            simulations[name](*inputs["float32"]).numpy()
-            times[name].append(1000.0 * (time.perf_counter() - start))
-    report["simulation_ms"] = {name: spread(t) for name, t in times.items()}
+    calls = {
+        name: lambda simulation=simulation: simulation(*inputs["float32"]).numpy()
+        for name, simulation in simulations.items()
+    }
+    seconds = time_in_turns(calls, repeats)
+    report["simulation_ms"] = {name: spread([1e3 * t for t in s]) for name, s in seconds.items()}
     report["speedup"] = (
         report["simulation_ms"]["four_gathers"]["median"]
         / report["simulation_ms"]["corner_rows"]["median"]

@@ -30,12 +30,12 @@ import argparse
 import pathlib
 import statistics
 import sys
-import time
 
 import numpy as np
 import tensorflow as tf
 
 from pg_keras.batch import X_TARGET, Y_TARGET
+from pg_keras.benchmarks.turns import time_in_turns
 from pg_keras.cli._args import add_spec_flag
 from pg_keras.physics import fluid as physics
 from pg_keras.problems import get_problem
@@ -85,32 +85,12 @@ def one_at_a_time(problem, infer, batch, table: dict, events: int, iterations: i
     return rows
 
 
-def in_turns(calls: dict, rounds: int) -> dict[str, list[float]]:
-    """Wall seconds of each call over `rounds` rounds, the calls taken in turns.
-
-    Every call runs once untimed first (tracing, compiling); then each round times
-    each call once, the order rotating by one every round, so that no variant is
-    always the first (or last) on a machine whose load drifts.
-    """
-    for call in calls.values():
-        call()
-    names = list(calls)
-    seconds = {name: [] for name in names}
-    for round_ in range(rounds):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            began = time.perf_counter()
-            calls[name]()
-            seconds[name].append(time.perf_counter() - began)
-    return seconds
-
-
 def step_timing(problem, batch_size: int, repeats: int) -> dict:
     """One XLA step on a batch, per pressure solver, and the solve's share of it.
 
     The step is timed from the state after one step, so CG is warm-started
     from a real previous pressure, as in a simulation. The three variants (FFT,
-    CG, a no-op solve) are timed in turns (`in_turns`), medians with ranges. A
+    CG, a no-op solve) are timed in turns (`pg_keras.benchmarks.turns`), medians with ranges. A
     solver's share is (its median step time − the no-op step's) / its median,
     as measured (on a busy machine it can come out below zero).
     """
@@ -139,9 +119,10 @@ def step_timing(problem, batch_size: int, repeats: int) -> dict:
         )
         for name, solver in solvers.items()
     }
-    seconds = in_turns(
-        {name: lambda run=run: run(state).numpy() for name, run in runs.items()}, repeats
-    )
+    calls = {name: lambda run=run: run(state).numpy() for name, run in runs.items()}
+    for call in calls.values():  # traced and compiled before any clock
+        call()
+    seconds = time_in_turns(calls, repeats)
     timings = {name: statistics.median(times) for name, times in seconds.items()}
     velocity = physics.advect_velocity(state.velocity, spec.dt, spec.dx, spec.correction)
     _, _, result = physics.make_incompressible(velocity, spec.dx, solvers["cg"], state.pressure)

@@ -42,17 +42,6 @@ def test_table_script_writes_every_section(tmp_path):
     assert step["cg"]["warm_start_iterations_mean"] >= 1
 
 
-def test_step_variants_are_timed_in_turns_each_once_per_round():
-    calls = []
-    variants = {name: (lambda name=name: calls.append(name)) for name in ("fft", "cg", "none")}
-    seconds = fluid_table.in_turns(variants, rounds=4)
-    assert calls[:3] == ["fft", "cg", "none"]  # the untimed first calls
-    rounds = [calls[3 + 3 * k : 6 + 3 * k] for k in range(4)]
-    assert [r[0] for r in rounds] == ["fft", "cg", "none", "fft"]  # the first rotates
-    assert all(sorted(r) == ["cg", "fft", "none"] for r in rounds)
-    assert {name: len(times) for name, times in seconds.items()} == {"fft": 4, "cg": 4, "none": 4}
-
-
 def test_figure_script_writes_the_sequence_figure(tmp_path):
     _save_untrained_networks(tmp_path)
     figure = tmp_path / "sequences.png"

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from pg_keras.batch import physics_inputs
+from pg_keras.benchmarks.turns import rotations
 from pg_keras.config import TrainingConfig
 from pg_keras.physical_gradient import backward_context, physics_forward
 from pg_keras.problems import Problem, get_problem
@@ -201,13 +202,6 @@ class _RuleBench:
         }
 
 
-def _rotations(count: int, rounds: int):
-    """Rule indices for each round, the order rotating so no rule is always first."""
-    for round_ in range(rounds):
-        shift = round_ % count
-        yield [(shift + k) % count for k in range(count)]
-
-
 def bench_rules(
     problem_name: str,
     gradients: Sequence[str],
@@ -242,13 +236,13 @@ def bench_rules(
     with_data: list[list[float]] = [[] for _ in rules]
     calls = max(1, steps // steps_per_call - 1)
     rounds = -(-calls // _CALLS_PER_ROUND)
-    for order in _rotations(len(rules), rounds):
+    for order in rotations(len(rules), rounds):
         for k in order:
             with_data[k] += rules[k].fit_per_step_ms(_CALLS_PER_ROUND)
     for rule in rules:  # once more untimed, now that every model exists (a 2 s outlier)
         rule.step_ms(0)
     alone: list[list[float]] = [[] for _ in rules]
-    for i, order in enumerate(_rotations(len(rules), steps)):
+    for i, order in enumerate(rotations(len(rules), steps)):
         for k in order:
             alone[k].append(rules[k].step_ms(i))
 
