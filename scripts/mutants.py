@@ -1,6 +1,7 @@
 """Mutation testing of the core: small plausible bugs, one at a time, against the mapped tests.
 
-    python -m scripts.mutants [--module PATH ...] [--max-per-module N] [--report FILE] [--rescore]
+    python -m scripts.mutants [--module PATH ...] [--max-per-module N] [--report FILE]
+                              [--fresh | --retry-timeouts | --rescore]
 
 Each mutant changes one AST node of one module (an operator, a comparison, a constant, a
 condition, a call statement), is written over the module's file, and the module's mapped
@@ -12,8 +13,9 @@ Runs are slow (TensorFlow starts in seconds on 2 shared cores), so they are resu
 result is cached in the report under a key of the module's source, the mapped tests' sources
 and the mutation, and a rerun only runs what changed. A killed mutant stays killed while its
 module's source is unchanged (tests are added to kill survivors, not removed); `--fresh`
-reruns everything. TensorFlow and pytest are imported once
-here and each mutant runs in a forked child, which imports the project afresh from disk.
+reruns everything, `--retry-timeouts` only the kills by timeout. TensorFlow and pytest are
+imported once here and each mutant runs in a forked child, which imports the project afresh
+from disk.
 
 Survivors explained as equivalent (the program means the same) are listed, with the reason,
 in `docs/reports/mutants_equivalent.json`, keyed by module, source line and mutation; the
@@ -155,14 +157,19 @@ LEFT_OUT: dict[str, str] = {
 
 
 def run_module(
-    module: str, report: pathlib.Path, limit: int | None, log: pathlib.Path, fresh: bool = False
+    module: str,
+    report: pathlib.Path,
+    limit: int | None,
+    log: pathlib.Path,
+    fresh: bool = False,
+    retry_timeouts: bool = False,
 ) -> None:
     """Runs (or takes from the cache) every mutant of `module`, saving after each one."""
     tests = TESTS[module]
     path = ROOT / module
     source = path.read_text()
     lines = source.splitlines()
-    cached = reusable(load(report), module, fresh)
+    cached = reusable(load(report), module, fresh, retry_timeouts)
     found = mutants(source)[:limit]
     baseline = None
     results = []
@@ -221,6 +228,9 @@ def main(argv=None) -> int:
     parser.add_argument("--report", type=pathlib.Path, default=REPORT)
     parser.add_argument("--fresh", action="store_true", help="reuse no earlier outcome")
     parser.add_argument(
+        "--retry-timeouts", action="store_true", help="rerun the mutants killed by a timeout"
+    )
+    parser.add_argument(
         "--rescore", action="store_true", help="run nothing: recount with the current reasons"
     )
     args = parser.parse_args(argv)
@@ -238,7 +248,7 @@ def main(argv=None) -> int:
     log = ROOT / "runs" / "mutants.log"
     log.parent.mkdir(exist_ok=True)
     for module in args.module or list(TESTS):
-        run_module(module, args.report, args.max_per_module, log, args.fresh)
+        run_module(module, args.report, args.max_per_module, log, args.fresh, args.retry_timeouts)
     return 0
 
 
