@@ -134,6 +134,8 @@ TESTS: dict[str, list[str]] = {
     "pg_keras/physics/fluid/pressure.py": _fluid("pressure", "projection", "simulation"),
     "pg_keras/physics/fluid/inverse.py": _fluid("inverse"),
     "pg_keras/physics/fluid/simulation.py": _fluid("simulation", "inverse"),
+    "pg_keras/export/_serving.py": ["tests/test_export_hooks.py", "tests/test_export.py"],
+    "pg_keras/export/_warmup.py": ["tests/test_export_hooks.py", "tests/test_export.py"],
     "serving/manager.py": [
         "tests/serving/test_servable_manager.py",
         "tests/serving/test_serving_lifecycle.py",
