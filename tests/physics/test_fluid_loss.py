@@ -33,6 +33,7 @@ def test_weights_are_gaussian_in_the_wavenumber():
 def test_weights_want_a_positive_wavelength(wavelength):
     with pytest.raises(ValueError, match=f"Received: wavelength={wavelength}"):
         loss.loss_weights(8, 8, wavelength)
+    assert loss.loss_weights(8, 8, 0.5).shape == (8, 8)  # half a cell is a wavelength
 
 
 def test_a_perfect_match_or_an_offset_costs_only_the_floor():
