@@ -38,12 +38,13 @@ def test_fft_solve_is_exact_at_any_cell_size_and_leaves_out_the_null_space(name,
     np.testing.assert_allclose(result.residual, max_residual(p, RHS, dx, name))
 
 
-def test_fft_solve_keeps_the_dtype_and_checks_the_rank():
+def test_fft_solve_keeps_the_dtype_and_both_solves_check_the_rank():
     p, result = pressure.spectral_poisson(tf.cast(RHS, tf.float32), 2.0)
     assert p.dtype == tf.float32 and result.residual.dtype == tf.float32
     assert relative_residual(tf.cast(p, tf.float64), RHS, 2.0, "compact").max() < 1e-5
-    with pytest.raises(ValueError, match=r"`rhs` of rank 3.*Received: shape=\(8, 6\)"):
-        pressure.spectral_poisson(RHS[0], 2.0)
+    for solve in (pressure.spectral_poisson, pressure.conjugate_gradient_poisson()):
+        with pytest.raises(ValueError, match=r"`rhs` of rank 3.*Received: shape=\(8, 6\)"):
+            solve(RHS[0], 2.0)
 
 
 @pytest.mark.parametrize("name", ["compact", "wide"])

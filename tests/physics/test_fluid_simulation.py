@@ -135,3 +135,8 @@ def test_the_simulation_reports_every_projection():
 def test_simulate_names_what_it_cannot_run(velocity0, marker0, steps, dx, message):
     with pytest.raises(ValueError, match=message):
         simulation.simulate(velocity0, marker0, DT, dx, steps)
+
+
+def test_any_positive_cell_size_runs():
+    states = simulation.simulate(uniform(1.0, 0.0), MARKER, DT, 0.5, 1)
+    assert len(states) == 2 and np.isfinite(states[-1].marker.numpy()).all()
