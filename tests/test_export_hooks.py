@@ -105,10 +105,11 @@ def test_by_default_batches_of_1_and_4_from_seed_0_for_serving_default(tmp_path)
         )
 
 
-def test_tf_servings_cap_of_1000_warmup_records(tmp_path, monkeypatch):
+def test_one_to_1000_warmup_records_tf_servings_cap(tmp_path, monkeypatch):
     monkeypatch.setattr(_warmup, "warmup_inputs", lambda *_: {"a": np.zeros([1, 1], np.float32)})
     problem = get_problem("sin")
     assert _warmup.MAX_WARMUP_RECORDS == 1000
+    assert write_warmup_requests(tmp_path / "one", problem, "sin", [3]) == 1
     assert write_warmup_requests(tmp_path / "full", problem, "sin", [1] * 1000) == 1000
     assert len(read_requests(tmp_path / "full")) == 1000
     for sizes in ([], [1] * 1001):
