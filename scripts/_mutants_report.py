@@ -74,12 +74,22 @@ def save(report: pathlib.Path, data: dict) -> None:
     partial.replace(report)
 
 
-def reusable(data: dict, module: str, fresh: bool) -> dict[str, dict]:
+def timed_out(result: dict) -> bool:
+    """Whether `result` is a kill by the harness's timeout, not by a failing test."""
+    return result["outcome"] == "killed" and result["detail"].startswith("timeout")
+
+
+def reusable(data: dict, module: str, fresh: bool, retry_timeouts: bool = False) -> dict[str, dict]:
     """Earlier outcomes by full key, and killed ones also by mutant key: a killed mutant stays
-    killed while its module is unchanged (tests are added to kill survivors, not removed)."""
+    killed while its module is unchanged (tests are added to kill survivors, not removed).
+
+    With `retry_timeouts`, kills by timeout are not reused: a run on a loaded machine can
+    time out a mutant that the tests would have passed."""
     if fresh:
         return {}
     earlier = data["modules"].get(module, {}).get("results", [])
+    if retry_timeouts:
+        earlier = [r for r in earlier if not timed_out(r)]
     by_key = {r["key"]: r for r in earlier}
     by_key.update({r["mutant_key"]: r for r in earlier if r["outcome"] == "killed"})
     return by_key

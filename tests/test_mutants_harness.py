@@ -119,3 +119,22 @@ def test_every_mapped_module_and_test_file_exists():
     for module, tests in mutants.TESTS.items():
         assert (mutants.ROOT / module).is_file(), module
         assert tests and all((mutants.ROOT / t).is_file() for t in tests), module
+
+
+def test_kills_by_timeout_are_rerun_on_request_and_other_outcomes_reused():
+    results = [
+        {"key": "k1", "mutant_key": "m1", "outcome": "killed", "detail": "test_x"},
+        {"key": "k2", "mutant_key": "m2", "outcome": "killed", "detail": "timeout after 344 s"},
+        {"key": "k3", "mutant_key": "m3", "outcome": "survived", "detail": ""},
+    ]
+    data = {"modules": {"m.py": {"results": results}}}
+    assert set(_mutants_report.reusable(data, "m.py", fresh=False)) == {
+        "k1",
+        "k2",
+        "k3",
+        "m1",
+        "m2",
+    }
+    retried = _mutants_report.reusable(data, "m.py", fresh=False, retry_timeouts=True)
+    assert set(retried) == {"k1", "k3", "m1"}
+    assert _mutants_report.reusable(data, "m.py", fresh=True) == {}

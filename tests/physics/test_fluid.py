@@ -78,44 +78,6 @@ def test_energy_is_renormalised_every_step():
     np.testing.assert_allclose(energies[3], energies[0], rtol=1e-12)
 
 
-def test_maccormack_with_zero_correction_is_semi_lagrangian():
-    field = tf.random.stateless_normal([1, 8, 8], [4, 0], dtype=tf.float64)
-    vx = tf.random.stateless_normal([1, 8, 8], [5, 0], dtype=tf.float64)
-    vy = tf.random.stateless_normal([1, 8, 8], [6, 0], dtype=tf.float64)
-    np.testing.assert_allclose(
-        fluid.maccormack(field, vx, vy, 0.7, DX, correction=0.0).numpy(),
-        fluid.semi_lagrangian(field, vx, vy, 0.7, DX).numpy(),
-    )
-
-
-def reference_lookup(field, shift_x, shift_y):
-    """Bilinear periodic lookup written out per cell, each corner indexed on its own."""
-    values, lower, upper = (np.empty_like(field) for _ in range(3))
-    for b, j, i in np.ndindex(*field.shape):
-        y, x = j + shift_y[b, j, i], i + shift_x[b, j, i]
-        j0, i0 = int(np.floor(y)), int(np.floor(x))
-        fy, fx = y - j0, x - i0
-        ny, nx = field.shape[1:]
-        c = [field[b, (j0 + dj) % ny, (i0 + di) % nx] for dj in (0, 1) for di in (0, 1)]
-        values[b, j, i] = (1 - fy) * ((1 - fx) * c[0] + fx * c[1]) + fy * (
-            (1 - fx) * c[2] + fx * c[3]
-        )
-        lower[b, j, i], upper[b, j, i] = min(c), max(c)
-    return values, lower, upper
-
-
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_periodic_lookup_matches_a_per_cell_reference(jit_compile):
-    # Shifts of several cells either way, so lookups wrap around both axes.
-    rng = np.random.default_rng(3)
-    field = rng.random((2, 6, 5))
-    shift_x, shift_y = 4 * rng.normal(size=(2, 2, 6, 5))
-    lookup = tf.function(fluid.sample_periodic, jit_compile=jit_compile)
-    got = lookup(*(tf.constant(a) for a in (field, shift_x, shift_y)))
-    for actual, expected in zip(got, reference_lookup(field, shift_x, shift_y), strict=True):
-        np.testing.assert_allclose(actual.numpy(), expected, rtol=1e-12, atol=1e-12)
-
-
 def test_one_step_gradient_matches_finite_differences():
     n = 8
     marker = tf.constant(blob(n, 7.0, 9.0, 3.0))

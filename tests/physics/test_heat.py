@@ -80,6 +80,8 @@ def test_fields_without_a_batch_axis_are_refused_by_name():
         heat.simulate(field, NU_T)
     with pytest.raises(ValueError, match=r"`residual` of shape \[batch, ny, nx\]"):
         heat.inverse_weights(field, NU_T)
+    with pytest.raises(ValueError, match=r"`x` of shape \[batch, ny, nx\]"):
+        heat.probabilistic_inverse(field, field, field, NU_T)
 
 
 def test_a_non_square_grid_diffuses_and_inverts_each_mode_by_its_own_wavenumber():

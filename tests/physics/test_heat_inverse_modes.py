@@ -99,3 +99,20 @@ def test_a_mode_beyond_both_scales_is_damped_as_the_authors_say():
     residual = _field({(2, 1): 200.0})  # A ≈ 2.9 and σ ≈ 3.5e-5: 200/A ≈ 68, exp(−68²/2) = 0
     a = heat.inverse_weights(tf.constant(residual[None], tf.float64), nu_t).numpy()[0]
     assert a[2, 1] == -1.0 and a[-2 % N, -1 % N] == -1.0
+
+
+def test_the_full_grid_weights_are_the_decisions_the_inverse_applies_on_any_grid():
+    """On 8 × 16 cells (the half-spectrum path and the full-grid one index the modes
+    differently): x̃ = x + Re IFFT(r̂ · exp(a · min(κ, 88))) with `inverse_weights`' a."""
+    ny, nx, nu_t = 8, 16, 0.5
+    rng = np.random.default_rng(21)
+    y_target = tf.constant(0.3 * rng.normal(size=(2, ny, nx)), tf.float64)
+    zero = tf.zeros_like(y_target)
+    a = heat.inverse_weights(y_target, nu_t, noise_floor=0.3).numpy()
+    # Modes inverted (a = 1), damped (a = −1), left (a = 0) and weighted in between.
+    assert a.shape == (2, ny, nx) and {-1.0, 0.0, 1.0} <= set(a.flat) and len(set(a.flat)) > 10
+    k2 = np.fft.fftfreq(ny)[:, None] ** 2 + np.fft.fftfreq(nx)[None, :] ** 2
+    kappa = np.minimum((2 * np.pi) ** 2 * k2 * nu_t, 88.0)
+    expected = np.real(np.fft.ifft2(np.fft.fft2(y_target.numpy()) * np.exp(a * kappa)))
+    x_tilde = heat.probabilistic_inverse(zero, zero, y_target, nu_t, noise_floor=0.3)
+    np.testing.assert_allclose(x_tilde, expected, rtol=1e-9, atol=1e-9)
