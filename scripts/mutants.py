@@ -81,6 +81,7 @@ TESTS: dict[str, list[str]] = {
     "pg_keras/rules/lbfgs.py": _RULES,
     "pg_keras/rules/adjoint.py": [*_RULES, *_PG],
     "pg_keras/rules/inverse_physics.py": _RULES,
+    "pg_keras/rules/supervised.py": [*_RULES, "tests/training/test_physics_model.py"],
     "pg_keras/physics/heat.py": [
         "tests/physics/test_heat_inverse_modes.py",
         "tests/physics/test_heat.py",
@@ -151,10 +152,18 @@ TESTS: dict[str, list[str]] = {
 #: fluid package, left out while its only tests took two minutes a run, since each of its
 #: modules has a fast test file).
 LEFT_OUT: dict[str, str] = {
-    "pg_keras/physics/fluid/__init__.py": (
-        "nothing to mutate: the package's docstring, imports and `__all__` only (the harness "
-        "makes no mutant of it)"
-    ),
+    **{
+        package: (
+            "nothing to mutate: the package's docstring, imports and `__all__` only (the "
+            "harness makes no mutant of it)"
+        )
+        for package in (
+            "pg_keras/physics/__init__.py",
+            "pg_keras/physics/fluid/__init__.py",
+            "pg_keras/rules/__init__.py",
+            "pg_keras/export/__init__.py",
+        )
+    },
 }
 
 
