@@ -470,7 +470,8 @@ def test_stop_lets_a_call_end_within_its_grace(tmp_path):
 def test_stop_drops_queued_calls_and_leaves_no_compute_thread(tmp_path):
     """With one compute thread busy, a queued call is never computed once the server stops,
     and the compute threads end: a stopped server leaves no thread behind."""
-    before = threading.active_count()
+    # Threads by identity, not a count: one left by an earlier test may end meanwhile.
+    before = set(threading.enumerate())
     server = RestServer(manager(tmp_path), port=0, num_threads=1, timeout_in_ms=0)
     server.start()
     release, outcomes, clients = _held_calls(server, 2)
@@ -484,10 +485,10 @@ def test_stop_drops_queued_calls_and_leaves_no_compute_thread(tmp_path):
     for client in clients:
         client.join(30)
     deadline = time.monotonic() + 10
-    while threading.active_count() > before and time.monotonic() < deadline:
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len([o for o in outcomes if str(o).startswith("computed")]) == 1
-    assert threading.active_count() == before
+    assert not set(threading.enumerate()) - before
 
 
 def test_v2_inference_is_computed_on_a_slot_and_everything_else_on_the_loop(serve, tmp_path):
