@@ -121,6 +121,7 @@ TESTS: dict[str, list[str]] = {
         "tests/training/test_run.py",
     ],
     "pg_keras/export/_export.py": [
+        "tests/test_export_hooks.py",
         "tests/test_export_versions.py",
         "tests/test_export.py",
         "tests/test_export_served_dtype.py",

@@ -58,6 +58,20 @@ def test_a_problem_without_serving_shapes_is_refused_by_name():
         serving_inputs(_Unserved())
 
 
+def test_exporting_a_run_of_a_problem_without_serving_shapes_writes_nothing(tmp_path, monkeypatch):
+    """The refusal comes before the model's directory is made: no empty `BASE/NAME/` is left
+    for a server that watches `BASE` to find."""
+    from pg_keras.export import _export
+
+    problem = _Unserved()
+    run = (None, problem, problem.build_network(), 1)  # (config, problem, network, step)
+    monkeypatch.setattr(_export, "load_run", lambda run_dir: run)
+    base = tmp_path / "models"
+    with pytest.raises(ExportError, match="declares no serving shapes"):
+        _export.export_run(tmp_path / "run", "unserved", base_path=base)
+    assert not (base / "unserved").exists()
+
+
 def test_refine_repeats_the_problems_own_inverse_and_nothing_else():
     rule = refine_rule(get_problem("sin"))
     assert isinstance(rule, GradientRule) and rule.is_physical
