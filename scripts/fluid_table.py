@@ -90,9 +90,9 @@ def step_timing(problem, batch_size: int, repeats: int) -> dict:
 
     The step is timed from the state after one step, so CG is warm-started
     from a real previous pressure, as in a simulation. The three variants (FFT,
-    CG, a no-op solve) are timed in turns (`pg_keras.benchmarks.turns`), medians with ranges. A
-    solver's share is (its median step time − the no-op step's) / its median,
-    as measured (on a busy machine it can come out below zero).
+    CG, a no-op solve) are timed in turns (`pg_keras.benchmarks.turns`), medians
+    with ranges. A solver's share is (its median step time − the no-op step's) /
+    its median, as measured (on a busy machine it can come out below zero).
     """
     spec = problem.spec
     batch = problem.generate(batch_size, tf.constant([99, -1], tf.int64))
@@ -123,28 +123,29 @@ def step_timing(problem, batch_size: int, repeats: int) -> dict:
     for call in calls.values():  # traced and compiled before any clock
         call()
     seconds = time_in_turns(calls, repeats)
-    timings = {name: statistics.median(times) for name, times in seconds.items()}
+    step_ms = {name: spread([1e3 * t for t in times]) for name, times in seconds.items()}
     velocity = physics.advect_velocity(state.velocity, spec.dt, spec.dx, spec.correction)
     _, _, result = physics.make_incompressible(velocity, spec.dx, solvers["cg"], state.pressure)
     cg_iterations = float(tf.reduce_mean(tf.cast(result.num_iterations, tf.float32)))
     cells = spec.resolution**2
     rows = {}
+    none = step_ms["no_projection"]
     for name in ("fft", "cg"):
-        full = timings[name]
+        full = step_ms[name]["median"]
         rows[name] = {
-            "step_ms_batch": 1e3 * full,
-            "step_ms_batch_spread": spread([1e3 * t for t in seconds[name]]),
-            "step_ms_per_example": 1e3 * full / batch_size,
-            "step_ns_per_cell": 1e9 * full / (batch_size * cells),
-            "solve_share": (full - timings["no_projection"]) / full,
+            "step_ms_batch": full,
+            "step_ms_batch_spread": step_ms[name],
+            "step_ms_per_example": full / batch_size,
+            "step_ns_per_cell": 1e6 * full / (batch_size * cells),
+            "solve_share": (full - none["median"]) / full,
         }
     rows["cg"]["warm_start_iterations_mean"] = cg_iterations
     rows["cg"]["rtol"] = spec.cg_rtol
     return {
         "batch": batch_size,
         "repeats": repeats,
-        "no_projection_step_ms_batch": 1e3 * timings["no_projection"],
-        "no_projection_step_ms_batch_spread": spread([1e3 * t for t in seconds["no_projection"]]),
+        "no_projection_step_ms_batch": none["median"],
+        "no_projection_step_ms_batch_spread": none,
         "training_uses": spec.pressure_solver,
         **rows,
     }

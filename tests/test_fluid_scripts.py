@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import tensorflow as tf
 
 from pg_keras.problems import get_problem
@@ -38,7 +39,13 @@ def test_table_script_writes_every_section(tmp_path):
     assert step["fft"]["step_ns_per_cell"] > 0 and step["cg"]["step_ns_per_cell"] > 0
     assert step["fft"]["solve_share"] <= 1  # as measured: below 0 when the no-op step is slower
     assert step["repeats"] == 1
-    assert step["fft"]["step_ms_batch_spread"]["min"] <= step["fft"]["step_ms_batch"]
+    cells = get_problem("fluid", TINY).spec.resolution ** 2
+    for name in ("fft", "cg"):  # the medians of the spreads, in consistent units
+        row = step[name]
+        spread = row["step_ms_batch_spread"]
+        assert spread["min"] <= spread["median"] == row["step_ms_batch"] <= spread["max"]
+        assert row["step_ms_per_example"] == pytest.approx(row["step_ms_batch"] / 2)
+        assert row["step_ns_per_cell"] == pytest.approx(1e6 * row["step_ms_batch"] / (2 * cells))
     assert step["cg"]["warm_start_iterations_mean"] >= 1
 
 
