@@ -27,6 +27,8 @@ def time_in_turns(calls: Mapping[str, Callable[[], object]], rounds: int) -> dic
     Call each variant once before (tracing and compiling are not what is timed), and
     make each call wait for its result (`.numpy()`), or the clock stops at dispatch.
     """
+    if rounds < 1:
+        raise ValueError(f"Expected `rounds` >= 1 timed rounds. Received: rounds={rounds}")
     names = list(calls)
     seconds: dict[str, list[float]] = {name: [] for name in names}
     for order in rotations(len(names), rounds):

@@ -23,3 +23,8 @@ def test_two_variants_alternate():
 def test_no_variants_is_refused_by_name():
     with pytest.raises(ValueError, match="count=0"):
         list(rotations(0, 1))
+
+
+def test_no_timed_rounds_is_refused_by_name():  # else the medians fail on empty lists later
+    with pytest.raises(ValueError, match="rounds=0"):
+        time_in_turns({"fft": lambda: None}, rounds=0)
