@@ -13,6 +13,9 @@ import json
 import pathlib
 
 OPTIMIZERS = ("adam", "sgd-momentum")
+#: "constant": the paper's fixed learning rate. "cosine": from the learning rate down
+#: to zero over the run's `steps` (half a cosine period), the same for every scheme.
+LR_SCHEDULES = ("constant", "cosine")
 REDUCTIONS = ("mean", "sum")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 #: Settings a resumed run may change: how long it runs, on what hardware, and
@@ -32,6 +35,8 @@ class TrainingConfig:
         learning_rate: `None` takes the scheme's or problem's default (the paper's).
         seed: seeds the initial weights and the data stream.
         optimizer: `None` takes the scheme's default.
+        lr_schedule: "constant" (the paper's) or "cosine" (`LR_SCHEDULES`). A cosine
+            run decays over its `steps`, so it resumes only with the same `steps`.
         log_every: steps per logged point; also the number of steps run per
             compiled call (Keras `steps_per_execution`).
         checkpoint_every: steps between checkpoints (rounded up to `log_every`).
@@ -52,6 +57,7 @@ class TrainingConfig:
     learning_rate: float | None = None
     seed: int = 0
     optimizer: str | None = None
+    lr_schedule: str = "constant"
     log_every: int = 10
     checkpoint_every: int = 1000
     reduction: str = "mean"
@@ -80,6 +86,11 @@ class TrainingConfig:
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"Expected `optimizer` in {OPTIMIZERS}. Received: optimizer={self.optimizer!r}"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"Expected `lr_schedule` in {LR_SCHEDULES}. "
+                f"Received: lr_schedule={self.lr_schedule!r}"
             )
         if self.strategy not in STRATEGIES:
             raise ValueError(
@@ -164,6 +175,7 @@ class CompareConfig:
     seeds: tuple[int, ...] = (0,)
     batch_size: int | None = None
     learning_rate: float | None = None
+    lr_schedule: str = default(TrainingConfig, "lr_schedule")
     log_every: int | None = None
     spec: dict = dataclasses.field(default_factory=dict)
     strategy: str = default(TrainingConfig, "strategy")
@@ -194,6 +206,7 @@ class CompareConfig:
             steps=self.steps,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
+            lr_schedule=self.lr_schedule,
             seed=seed,
             log_every=every,
             checkpoint_every=max(every, self.steps // 10),

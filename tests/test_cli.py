@@ -53,6 +53,8 @@ def test_compare_writes_report_and_plot(capsys, tmp_path):
         "4",
         "--seeds",
         "5,6",
+        "--lr-schedule",
+        "cosine",
         "--logdir",
         str(tmp_path / "logs"),
         "--report",
@@ -62,7 +64,10 @@ def test_compare_writes_report_and_plot(capsys, tmp_path):
         "--quiet",
     )
     assert code == 0
-    assert json.loads(report.read_text())["seeds"] == [5, 6]
+    written = json.loads(report.read_text())
+    assert written["seeds"] == [5, 6] and written["lr_schedule"] == "cosine"
+    stored = json.loads((tmp_path / "logs" / "adjoint" / "seed5" / "config.json").read_text())
+    assert stored["lr_schedule"] == "cosine"
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert "supervised" in out
 
@@ -76,6 +81,7 @@ def test_compare_writes_report_and_plot(capsys, tmp_path):
         (["compare", "sin", "--gradients", "adjoint", "--steps", "-3"], "received -3"),
         (["train", "sin", "--gradient", "adjoint", "--spec", "colour=red"], "Unknown spec field"),
         (["train", "sin", "--gradient", "adjoint", "--lr", "abc"], "received 'abc'"),
+        (["train", "sin", "--gradient", "adjoint", "--lr-schedule", "linear"], "'linear'"),
         (["frobnicate"], "invalid choice"),
     ],
 )

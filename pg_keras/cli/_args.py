@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from pg_keras.config import STRATEGIES, TrainingConfig, default
+from pg_keras.config import LR_SCHEDULES, STRATEGIES, TrainingConfig, default
 
 __all__ = [
     "Parser",
@@ -111,6 +111,12 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=positive_int, default=steps, help="training steps")
     parser.add_argument("--batch", type=positive_int, help="batch size (default: the paper's)")
     parser.add_argument("--lr", type=positive_float, help="learning rate (default: the paper's)")
+    parser.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default=config_default("lr_schedule"),
+        help="constant (the paper's) or cosine: down to zero over --steps, for every scheme",
+    )
     parser.add_argument(
         "--log-every", type=positive_int, help="steps per logged point and per compiled call"
     )

@@ -9,9 +9,10 @@ The report has one shape for every problem and benchmark:
                                   "curve": [[step, y_loss, x_mae], ...]}],
                         "step_time_ms": {"median": ...}}}}
 
-Problems with `extra_metric_names` add per run `"extra_curves": {name: [[step, v]]}`
-and per scheme `"extra_final"`; a baseline adds a `"baseline"` section. Curves are
-read by name (`pg_keras.training.curves.curve`).
+A `spec`, a `learning_rate` and an `lr_schedule` other than the paper's are
+recorded when given. Problems with `extra_metric_names` add per run
+`"extra_curves": {name: [[step, v]]}` and per scheme `"extra_final"`; a baseline
+adds a `"baseline"` section. Curves are read by name (`pg_keras.training.curves.curve`).
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def compare(
         "batch": resolved_batch,
         "seeds": list(config.seeds),
         **({"spec": dict(config.spec)} if config.spec else {}),
+        **({"learning_rate": config.learning_rate} if config.learning_rate else {}),
+        **({"lr_schedule": config.lr_schedule} if config.lr_schedule != "constant" else {}),
         "results": {name: _summary(entry) for name, entry in results.items()},
     }
     report["steps_to_match"] = steps_to_match(report)

@@ -27,7 +27,7 @@ import time
 import keras
 import tensorflow as tf
 
-from pg_keras.config import RESUMABLE_CHANGES, TrainingConfig
+from pg_keras.config import LR_SCHEDULES, RESUMABLE_CHANGES, TrainingConfig
 from pg_keras.networks import resolve_network_dtype
 from pg_keras.problems import Problem, get_problem
 from pg_keras.training.callbacks import (
@@ -99,7 +99,17 @@ def resolve(config: TrainingConfig, problem: Problem) -> TrainingConfig:
     )
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+def make_optimizer(
+    name: str, learning_rate: float, schedule: str = "constant", steps: int | None = None
+) -> keras.optimizers.Optimizer:
+    """Adam or SGD with momentum, at a constant `learning_rate` or one that follows
+    `schedule` over `steps` (the optimizer's own step counter, so it resumes with it)."""
+    if schedule == "cosine":
+        if steps is None:
+            raise ValueError("Expected `steps` for a cosine schedule. Received: steps=None")
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    elif schedule != "constant":
+        raise ValueError(f"Unknown lr_schedule {schedule!r}. Expected one of {LR_SCHEDULES}")
     if name == "adam":
         return keras.optimizers.Adam(learning_rate)
     if name == "sgd-momentum":
@@ -149,10 +159,15 @@ def prepare_run_dir(run_dir: pathlib.Path, config: TrainingConfig) -> None:
     stored = run_dir / "config.json"
     if stored.exists():
         previous = TrainingConfig.read(stored)
+        # A schedule that decays over the run's steps would jump with other steps.
+        why = {}
+        if config.lr_schedule != "constant":
+            why["steps"] = f" (the {config.lr_schedule} learning rate decays over the steps)"
         differing = [
             f"{f.name}={getattr(previous, f.name)!r}, now {getattr(config, f.name)!r}"
+            + why.get(f.name, "")
             for f in dataclasses.fields(config)
-            if f.name not in RESUMABLE_CHANGES
+            if (f.name not in RESUMABLE_CHANGES or f.name in why)
             and getattr(previous, f.name) != getattr(config, f.name)
         ]
         if differing:
@@ -242,7 +257,9 @@ def build_model(problem: Problem, config: TrainingConfig, initial_weights=None) 
         network.set_weights(initial_weights)
     model = PhysicsModel(problem, network, problem.scheme(config.gradient), config.reduction)
     model.compile(
-        optimizer=make_optimizer(config.optimizer, config.learning_rate),
+        optimizer=make_optimizer(
+            config.optimizer, config.learning_rate, config.lr_schedule, config.steps
+        ),
         steps_per_execution=steps_per_call(config),
         jit_compile=config.jit_compile,
     )

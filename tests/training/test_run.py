@@ -80,6 +80,23 @@ def test_a_run_directory_with_other_settings_is_refused(finished_run):
         train(config(gradient="adjoint"), finished_run.run_dir, verbose=0)
 
 
+def test_a_cosine_schedule_decays_to_zero_over_the_steps_and_resumes_only_with_them(tmp_path):
+    run = train(config(lr_schedule="cosine"), tmp_path / "cosine", verbose=0)
+    steps = np.array([p["step"] for p in run.points])
+    expected = 0.002 * 0.5 * (1.0 + np.cos(np.pi * steps / 40))
+    logged = [p["learning_rate"] for p in run.points]
+    np.testing.assert_allclose(logged, expected, rtol=1e-5, atol=1e-9)
+    assert logged[-1] < 1e-8
+    with pytest.raises(RunDirectoryError, match=r"steps=40, now 80 \(the cosine learning rate"):
+        train(config(lr_schedule="cosine", steps=80), tmp_path / "cosine", verbose=0)
+    assert tf.train.latest_checkpoint(str(tmp_path / "cosine" / "checkpoints")).endswith("-40")
+
+
+def test_an_unknown_lr_schedule_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"Expected `lr_schedule` in \('constant', 'cosine'\)"):
+        config(lr_schedule="linear")
+
+
 def test_a_checkpoint_that_does_not_fit_the_network_is_refused_by_name(tmp_path):
     tiny = {"ny": 16, "nx": 16, "levels": 2, "filters": 4, "max_half_size": 3.0}
     runs = {}
