@@ -13,7 +13,10 @@ domain); the share of the gradient's energy on the cells either marker covers (m
 or m_t > 0.1);
 and the root mean square of the gradient of every kernel of the network, to
 see whether it vanishes on its way through the simulator. Medians and ranges
-over the examples.
+over the examples. For scale, the error of two predictions made from B.5's prior
+instead of a network, over the error of predicting zero (`prior_over_zero`): the
+uniform flow alone (known from m0), and it plus the vortex at the domain centre
+whose strength fits v0* best (least squares), both made divergence-free.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import tensorflow as tf
 
 from pg_keras.batch import X_TARGET, Y_TARGET
 from pg_keras.cli._args import add_spec_flag
+from pg_keras.physics.fluid import prior
 from pg_keras.problems import get_problem
 from pg_keras.problems.fluid import MARKER0
 from pg_keras.reproduce.paper_points import spread
@@ -42,6 +46,28 @@ def spectral_share(field: np.ndarray, k_max: float) -> np.ndarray:
     inside = np.hypot(k[:, None], k[None, :]) <= k_max
     power = np.abs(np.fft.fft2(field, axes=(1, 2))) ** 2
     return (power * inside[None, :, :, None]).sum((1, 2, 3)) / power.sum((1, 2, 3))
+
+
+def prior_over_zero(problem, batch) -> dict:
+    """x_mae of the prior's uniform flow, and of it plus the best-fitting centred vortex,
+    each over the x_mae of predicting zero (the whole batch)."""
+    spec, target = problem.spec, batch[X_TARGET]
+    n = int(target.shape[1])
+    uniform = prior.uniform_velocity(batch[MARKER0], spec.dx, spec.duration)
+    flow = tf.broadcast_to(uniform[:, None, None, :], target.shape)
+    middle = prior.domain_center(n, n, spec.dx, target.dtype)
+    centres = tf.broadcast_to(middle[None, :], [int(target.shape[0]), 2])
+    profile = prior.vortex_profile(n, n, spec.dx, centres, spec.vortex_width, target.dtype)
+    strength = prior.project_strength(target, uniform, profile)
+    zero = float(tf.reduce_mean(tf.abs(target)))
+
+    def relative(prediction):
+        return float(tf.reduce_mean(tf.abs(problem.project(prediction) - target))) / zero
+
+    return {
+        "uniform": relative(flow),
+        "uniform_and_vortex": relative(flow + strength[:, None, None, None] * profile),
+    }
 
 
 def diagnose(problem, batch_size: int, seed: int) -> dict:
@@ -81,6 +107,7 @@ def diagnose(problem, batch_size: int, seed: int) -> dict:
         "descent_share_on_marker_cells": spread(on_markers),
         "marker_cell_fraction": float(covered.mean()),
         "kernel_gradient_rms": spread(np.sqrt(np.mean(np.square(g))) for g in kernel_grads),
+        "prior_over_zero": prior_over_zero(problem, batch),
     }
 
 

@@ -66,3 +66,7 @@ def test_adjoint_gradient_diagnosis_reports_shares_in_range(tmp_path):
             assert 0 <= report[key][field]["min"] <= report[key][field]["max"] <= 1
     assert -1 <= report["cosine_descent_vs_error"]["min"] <= 1
     assert report["kernel_gradient_rms"]["min"] > 0
+    # v0* is the uniform flow, the centred vortex and 0.1 of noise: the prior fits it
+    # nearly, the uniform flow alone only partly, and either beats predicting zero.
+    prior = report["prior_over_zero"]
+    assert 0 < prior["uniform_and_vortex"] < prior["uniform"] / 5 < 0.2
