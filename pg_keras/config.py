@@ -176,6 +176,7 @@ class CompareConfig:
     batch_size: int | None = None
     learning_rate: float | None = None
     lr_schedule: str = default(TrainingConfig, "lr_schedule")
+    optimizer: str | None = None
     log_every: int | None = None
     spec: dict = dataclasses.field(default_factory=dict)
     strategy: str = default(TrainingConfig, "strategy")
@@ -207,6 +208,7 @@ class CompareConfig:
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             lr_schedule=self.lr_schedule,
+            optimizer=self.optimizer,
             seed=seed,
             log_every=every,
             checkpoint_every=max(every, self.steps // 10),

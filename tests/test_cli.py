@@ -32,13 +32,15 @@ def test_train_runs_and_says_where_the_logs_are(capsys, tmp_path):
         "2",
         "--log-every",
         "1",
+        "--optimizer",
+        "sgd-momentum",
         "--logdir",
         str(logdir),
         "--quiet",
     )
     assert code == 0
     assert f"tensorboard --logdir {logdir}" in out
-    assert (logdir / "config.json").exists()
+    assert json.loads((logdir / "config.json").read_text())["optimizer"] == "sgd-momentum"
 
 
 def test_compare_writes_report_and_plot(capsys, tmp_path):
@@ -55,6 +57,8 @@ def test_compare_writes_report_and_plot(capsys, tmp_path):
         "5,6",
         "--lr-schedule",
         "cosine",
+        "--optimizer",
+        "sgd-momentum",
         "--logdir",
         str(tmp_path / "logs"),
         "--report",
@@ -66,8 +70,9 @@ def test_compare_writes_report_and_plot(capsys, tmp_path):
     assert code == 0
     written = json.loads(report.read_text())
     assert written["seeds"] == [5, 6] and written["lr_schedule"] == "cosine"
-    stored = json.loads((tmp_path / "logs" / "adjoint" / "seed5" / "config.json").read_text())
-    assert stored["lr_schedule"] == "cosine"
+    assert written["optimizer"] == "sgd-momentum"
+    stored = json.loads((tmp_path / "logs" / "supervised" / "seed6" / "config.json").read_text())
+    assert stored["lr_schedule"] == "cosine" and stored["optimizer"] == "sgd-momentum"
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert "supervised" in out
 
@@ -82,6 +87,7 @@ def test_compare_writes_report_and_plot(capsys, tmp_path):
         (["train", "sin", "--gradient", "adjoint", "--spec", "colour=red"], "Unknown spec field"),
         (["train", "sin", "--gradient", "adjoint", "--lr", "abc"], "received 'abc'"),
         (["train", "sin", "--gradient", "adjoint", "--lr-schedule", "linear"], "'linear'"),
+        (["compare", "sin", "--gradients", "adjoint", "--optimizer", "rmsprop"], "'rmsprop'"),
         (["frobnicate"], "invalid choice"),
     ],
 )

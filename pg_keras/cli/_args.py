@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from pg_keras.config import LR_SCHEDULES, STRATEGIES, TrainingConfig, default
+from pg_keras.config import LR_SCHEDULES, OPTIMIZERS, STRATEGIES, TrainingConfig, default
 
 __all__ = [
     "Parser",
@@ -116,6 +116,11 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
         choices=LR_SCHEDULES,
         default=config_default("lr_schedule"),
         help="constant (the paper's) or cosine: down to zero over --steps, for every scheme",
+    )
+    parser.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        help="what applies the gradients to the weights (default: each scheme's, the paper's)",
     )
     parser.add_argument(
         "--log-every", type=positive_int, help="steps per logged point and per compiled call"

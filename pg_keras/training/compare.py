@@ -9,8 +9,8 @@ The report has one shape for every problem and benchmark:
                                   "curve": [[step, y_loss, x_mae], ...]}],
                         "step_time_ms": {"median": ...}}}}
 
-A `spec`, a `learning_rate` and an `lr_schedule` other than the paper's are
-recorded when given. Problems with `extra_metric_names` add per run
+A `spec`, a `learning_rate`, an `lr_schedule` and an `optimizer` other than the
+paper's are recorded when given. Problems with `extra_metric_names` add per run
 `"extra_curves": {name: [[step, v]]}` and per scheme `"extra_final"`; a baseline
 adds a `"baseline"` section. Curves are read by name (`pg_keras.training.curves.curve`).
 """
@@ -82,6 +82,7 @@ def compare(
         **({"spec": dict(config.spec)} if config.spec else {}),
         **({"learning_rate": config.learning_rate} if config.learning_rate else {}),
         **({"lr_schedule": config.lr_schedule} if config.lr_schedule != "constant" else {}),
+        **({"optimizer": config.optimizer} if config.optimizer else {}),
         "results": {name: _summary(entry) for name, entry in results.items()},
     }
     report["steps_to_match"] = steps_to_match(report)
