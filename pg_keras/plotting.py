@@ -14,6 +14,19 @@ from pg_keras.training.curves import curve as run_curve  # noqa: E402
 from pg_keras.training.curves import curve_metrics  # noqa: E402
 
 
+def curves_title(report: dict) -> str:
+    """What a comparison ran: problem, batch, the settings it changed from the paper's, seeds."""
+    settings = [f"batch {report['batch']}"]
+    if report.get("learning_rate"):
+        settings.append(f"lr {report['learning_rate']:g}")
+    if report.get("lr_schedule"):
+        settings.append(f"{report['lr_schedule']} lr schedule")
+    if report.get("optimizer"):
+        settings.append(report["optimizer"])
+    seeds = ", ".join(str(s) for s in report["seeds"])
+    return f"{report['problem']}: {', '.join(settings)}, seeds {seeds} (thick: median)"
+
+
 def plot_learning_curves(report: dict, path: str | pathlib.Path, title: str | None = None) -> None:
     """`y_loss`, `x_mae` and the problem's extra metrics against training step, log scale.
 
@@ -54,10 +67,7 @@ def plot_learning_curves(report: dict, path: str | pathlib.Path, title: str | No
         axis.set_ylabel(label)
         axis.grid(True, which="both", alpha=0.3)
     axes[1].legend()
-    seeds = ", ".join(str(s) for s in report["seeds"])
-    fig.suptitle(
-        title or f"{report['problem']}: batch {report['batch']}, seeds {seeds} (thick: median)"
-    )
+    fig.suptitle(title or curves_title(report))
     fig.tight_layout()
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from pg_keras.plotting import plot_learning_curves
+from pg_keras.plotting import curves_title, plot_learning_curves
 from pg_keras.training.compare import steps_to_match
 from pg_keras.training.curves import curve, curve_metrics, curve_rows
 
@@ -35,3 +35,12 @@ def test_columns_are_found_by_name_whatever_their_order():
     assert curve(with_extra, "xi0_mae") == [[5, 3.0]]
     with pytest.raises(KeyError, match="No curve of 'pg_norm'.*y_loss, x_mae"):
         curve(run, "pg_norm")
+
+
+def test_the_curves_title_names_what_the_comparison_changed_from_the_paper():
+    report = {"problem": "fluid", "batch": 16, "seeds": [0, 1]}
+    assert curves_title(report) == "fluid: batch 16, seeds 0, 1 (thick: median)"
+    changed = {**report, "learning_rate": 0.002, "lr_schedule": "cosine", "optimizer": "adam"}
+    assert curves_title(changed) == (
+        "fluid: batch 16, lr 0.002, cosine lr schedule, adam, seeds 0, 1 (thick: median)"
+    )
