@@ -92,6 +92,25 @@ def test_a_cosine_schedule_decays_to_zero_over_the_steps_and_resumes_only_with_t
     assert tf.train.latest_checkpoint(str(tmp_path / "cosine" / "checkpoints")).endswith("-40")
 
 
+def test_a_cosine_run_resumed_after_a_kill_goes_on_along_its_schedule(tmp_path):
+    cosine = config(lr_schedule="cosine", checkpoint_every=10)
+    whole = train(cosine, tmp_path / "whole", verbose=0)
+    killed = tmp_path / "killed"
+    train(cosine, killed, verbose=0)
+    # As if killed after step 30's save: ckpt-40 gone, the manager's state at ckpt-30.
+    checkpoints = killed / "checkpoints"
+    for path in checkpoints.glob("ckpt-40*"):
+        path.unlink()
+    tf.compat.v1.train.update_checkpoint_state(str(checkpoints), str(checkpoints / "ckpt-30"))
+    resumed = train(cosine, killed, verbose=0)
+    assert [p["step"] for p in resumed.points] == [10, 20, 30, 40]
+    logged = [p["learning_rate"] for p in resumed.points]
+    np.testing.assert_allclose(logged, [p["learning_rate"] for p in whole.points], atol=1e-9)
+    whole_weights, resumed_weights = checkpoint_weights(whole.run_dir), checkpoint_weights(killed)
+    for name in whole_weights:
+        np.testing.assert_allclose(resumed_weights[name], whole_weights[name], rtol=1e-5, atol=1e-6)
+
+
 def test_an_unknown_lr_schedule_is_refused_by_name():
     with pytest.raises(ValueError, match=r"Expected `lr_schedule` in \('constant', 'cosine'\)"):
         config(lr_schedule="linear")
