@@ -101,6 +101,14 @@ class TrainingConfig:
                 f"Expected `reduction` in {REDUCTIONS}. Received: reduction={self.reduction!r}"
             )
 
+    @property
+    def resumable_changes(self) -> tuple[str, ...]:
+        """The settings a resumed run may change (`RESUMABLE_CHANGES`), less `steps` under a
+        learning rate that decays over them: with other steps it would jump."""
+        if self.lr_schedule == "constant":
+            return RESUMABLE_CHANGES
+        return tuple(name for name in RESUMABLE_CHANGES if name != "steps")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -27,7 +27,7 @@ import time
 import keras
 import tensorflow as tf
 
-from pg_keras.config import LR_SCHEDULES, RESUMABLE_CHANGES, TrainingConfig
+from pg_keras.config import LR_SCHEDULES, TrainingConfig
 from pg_keras.networks import resolve_network_dtype
 from pg_keras.problems import Problem, get_problem
 from pg_keras.training.callbacks import (
@@ -159,15 +159,17 @@ def prepare_run_dir(run_dir: pathlib.Path, config: TrainingConfig) -> None:
     stored = run_dir / "config.json"
     if stored.exists():
         previous = TrainingConfig.read(stored)
-        # A schedule that decays over the run's steps would jump with other steps.
-        why = {}
-        if config.lr_schedule != "constant":
-            why["steps"] = f" (the {config.lr_schedule} learning rate decays over the steps)"
+
+        def change(name: str) -> str:
+            text = f"{name}={getattr(previous, name)!r}, now {getattr(config, name)!r}"
+            if name == "steps":  # refused only under a learning rate that decays over them
+                text += f" (the {config.lr_schedule} learning rate decays over the steps)"
+            return text
+
         differing = [
-            f"{f.name}={getattr(previous, f.name)!r}, now {getattr(config, f.name)!r}"
-            + why.get(f.name, "")
+            change(f.name)
             for f in dataclasses.fields(config)
-            if (f.name not in RESUMABLE_CHANGES or f.name in why)
+            if f.name not in config.resumable_changes
             and getattr(previous, f.name) != getattr(config, f.name)
         ]
         if differing:
