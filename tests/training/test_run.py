@@ -1,5 +1,6 @@
 """Training runs: logs, checkpoints and resume, determinism, compare reports."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -80,21 +81,29 @@ def test_a_run_directory_with_other_settings_is_refused(finished_run):
         train(config(gradient="adjoint"), finished_run.run_dir, verbose=0)
 
 
-def test_a_cosine_schedule_decays_to_zero_over_the_steps_and_resumes_only_with_them(tmp_path):
-    run = train(config(lr_schedule="cosine"), tmp_path / "cosine", verbose=0)
+def cosine_config():
+    return config(lr_schedule="cosine", checkpoint_every=10)
+
+
+@pytest.fixture(scope="module")
+def cosine_run(tmp_path_factory):
+    return train(cosine_config(), tmp_path_factory.mktemp("cosine"), verbose=0)
+
+
+def test_a_cosine_schedule_decays_to_zero_over_the_steps_and_resumes_only_with_them(cosine_run):
+    run = cosine_run
     steps = np.array([p["step"] for p in run.points])
     expected = 0.002 * 0.5 * (1.0 + np.cos(np.pi * steps / 40))
     logged = [p["learning_rate"] for p in run.points]
     np.testing.assert_allclose(logged, expected, rtol=1e-5, atol=1e-9)
     assert logged[-1] < 1e-8
     with pytest.raises(RunDirectoryError, match=r"steps=40, now 80 \(the cosine learning rate"):
-        train(config(lr_schedule="cosine", steps=80), tmp_path / "cosine", verbose=0)
-    assert tf.train.latest_checkpoint(str(tmp_path / "cosine" / "checkpoints")).endswith("-40")
+        train(dataclasses.replace(cosine_config(), steps=80), run.run_dir, verbose=0)
+    assert tf.train.latest_checkpoint(str(run.run_dir / "checkpoints")).endswith("-40")
 
 
-def test_a_cosine_run_resumed_after_a_kill_goes_on_along_its_schedule(tmp_path):
-    cosine = config(lr_schedule="cosine", checkpoint_every=10)
-    whole = train(cosine, tmp_path / "whole", verbose=0)
+def test_a_cosine_run_resumed_after_a_kill_goes_on_along_its_schedule(tmp_path, cosine_run):
+    cosine, whole = cosine_config(), cosine_run
     killed = tmp_path / "killed"
     train(cosine, killed, verbose=0)
     # As if killed after step 30's save: ckpt-40 gone, the manager's state at ckpt-30.
