@@ -99,15 +99,13 @@ def resolve(config: TrainingConfig, problem: Problem) -> TrainingConfig:
     )
 
 
-def make_optimizer(
-    name: str, learning_rate: float, schedule: str = "constant", steps: int | None = None
-) -> keras.optimizers.Optimizer:
-    """Adam or SGD with momentum, at a constant `learning_rate` or one that follows
-    `schedule` over `steps` (the optimizer's own step counter, so it resumes with it)."""
+def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
+    """A resolved config's optimizer: Adam or SGD with momentum, at a constant learning rate
+    or one that follows `lr_schedule` over `steps` (driven by the optimizer's own step
+    counter, which checkpoints keep, so a resumed run goes on along it)."""
+    name, learning_rate, schedule = config.optimizer, config.learning_rate, config.lr_schedule
     if schedule == "cosine":
-        if steps is None:
-            raise ValueError("Expected `steps` for a cosine schedule. Received: steps=None")
-        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, config.steps)
     elif schedule != "constant":
         raise ValueError(f"Unknown lr_schedule {schedule!r}. Expected one of {LR_SCHEDULES}")
     if name == "adam":
@@ -259,9 +257,7 @@ def build_model(problem: Problem, config: TrainingConfig, initial_weights=None) 
         network.set_weights(initial_weights)
     model = PhysicsModel(problem, network, problem.scheme(config.gradient), config.reduction)
     model.compile(
-        optimizer=make_optimizer(
-            config.optimizer, config.learning_rate, config.lr_schedule, config.steps
-        ),
+        optimizer=make_optimizer(config),
         steps_per_execution=steps_per_call(config),
         jit_compile=config.jit_compile,
     )
